@@ -1,0 +1,45 @@
+"""Launch perception's nodes on a ROS 2 install: `ros2 launch perception bringup.launch.py`.
+
+Reads the node list and parameters from config/perception.yaml (or `config:=FILE`), the same
+file `perception bringup` uses. Any parameter can be overridden per node with the standard
+`--ros-args` mechanism or by passing another parameter file.
+"""
+
+from pathlib import Path
+
+import yaml
+from ament_index_python.packages import get_package_share_directory
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+from launch import LaunchDescription
+
+
+def _nodes(context):
+    config = LaunchConfiguration("config").perform(context)
+    namespace = LaunchConfiguration("namespace").perform(context)
+    data = yaml.safe_load(Path(config).read_text()) or {}
+    names = data.get("perception_bringup", {}).get("ros__parameters", {}).get("nodes", [])
+    only = LaunchConfiguration("nodes").perform(context)
+    if only:
+        names = [n for n in only.split(",") if n]
+    return [
+        Node(package="perception", executable=name, name=name, namespace=namespace,
+             parameters=[config], output="screen", emulate_tty=True)
+        for name in names
+    ]
+
+
+def generate_launch_description() -> LaunchDescription:
+    default_config = str(Path(get_package_share_directory("perception")) / "config"
+                         / "perception.yaml")
+    return LaunchDescription([
+        DeclareLaunchArgument("config", default_value=default_config,
+                              description="parameter file (node list + parameters)"),
+        DeclareLaunchArgument("namespace", default_value="",
+                              description="namespace of every node and topic (one per cell)"),
+        DeclareLaunchArgument("nodes", default_value="",
+                              description="comma-separated subset of nodes to start"),
+        OpaqueFunction(function=_nodes),
+    ])

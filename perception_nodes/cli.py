@@ -1,0 +1,221 @@
+"""The `perception` command: bringup, demo, record, replay, dataset, train, bench."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+from perception_nodes.bringup import DEFAULT_CONFIG
+
+
+def _cmd_bringup(args: argparse.Namespace) -> int:
+    from perception_nodes.bringup import Bringup, parse_overrides
+
+    nodes = args.nodes.split(",") if args.nodes else None
+    with Bringup(args.config, nodes=nodes, overrides=parse_overrides(args.set)) as bringup:
+        bringup.start()
+        try:
+            bringup.run_for(args.duration if args.duration > 0 else float("inf"))
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from perception_nodes.bringup import parse_overrides
+    from perception_nodes.eval.demo import run_demo
+
+    run_dir = run_demo(args.duration, Path(args.out), Path(args.config),
+                       parse_overrides(args.set))
+    summary = json.loads((run_dir / "summary.json").read_text())
+    print(json.dumps(summary["picks"]), file=sys.stderr)
+    print(f"demo run written to {run_dir} (bag: {run_dir / 'bag'}, overlays: "
+          f"{run_dir / 'overlays'}, {summary['overlays']} images)")
+    return 0
+
+
+def _cmd_record(args: argparse.Namespace) -> int:
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+
+    from perception_nodes.ros.bags import BagRecorder
+
+    rclpy.init()
+    node = Node("perception_recorder")
+    topics = {}
+    deadline = time.monotonic() + args.discovery_s
+    wanted = [t if t.startswith("/") else "/" + t for t in args.topics]
+    while time.monotonic() < deadline and len(topics) < len(wanted):
+        for name, types in node.get_topic_names_and_types():
+            if (name in wanted or not wanted) and name not in topics:
+                topics[name] = types[0]
+        time.sleep(0.1)
+    if not topics:
+        print("no matching topics found", file=sys.stderr)
+        return 1
+    recorder = BagRecorder(node, Path(args.output), topics, storage=args.storage)
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    end = time.monotonic() + (args.duration if args.duration > 0 else float("inf"))
+    try:
+        while time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.1)
+    except KeyboardInterrupt:
+        pass
+    path = recorder.close()
+    print(json.dumps({"bag": str(path), "messages": recorder.counts}))
+    node.destroy_node()
+    rclpy.try_shutdown()
+    return 0
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    import rclpy
+    from rclpy.node import Node
+
+    from perception_nodes.ros.bags import BagPlayer
+
+    rclpy.init()
+    node = Node("perception_player")
+    player = BagPlayer(node, Path(args.bag), rate=args.rate,
+                       topics=args.topics or None)
+    deadline = time.monotonic() + args.wait_subscribers
+    while time.monotonic() < deadline and not all(
+            p.get_subscription_count() for p in player.publishers.values()):
+        time.sleep(0.05)
+    time.sleep(args.delay)  # give subscribers time to discover the publishers
+    stop = threading.Event()
+    try:
+        while True:
+            player.play(stop)
+            if not args.loop:
+                break
+    except KeyboardInterrupt:
+        pass
+    print(json.dumps({"published": player.published}))
+    node.destroy_node()
+    rclpy.try_shutdown()
+    return 0
+
+
+def _cmd_dataset(args: argparse.Namespace) -> int:
+    from perception_nodes.sim.dataset import generate
+
+    paths = generate(args.out, args.split, args.count, args.start, args.width, args.height)
+    print(json.dumps({"split": args.split, "scenes": len(paths),
+                      "folder": str(Path(args.out) / args.split)}))
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from perception_nodes.eval.segmentation_eval import run_eval
+
+    report = run_eval(args.data, args.split, args.latent, args.baseline, args.scenes, args.out,
+                      args.samples, args.seed)
+    summary = {k: report[k] for k in ("scenes", "table_i", "fig5", "table_iii")}
+    if args.photo:
+        from perception_nodes.eval.segmentation_eval import photo_check
+
+        summary["photo"] = photo_check(args.latent, args.baseline,
+                                       str(Path(args.out) / f"{args.photo}.png"), args.photo,
+                                       args.samples, args.seed)
+    print(json.dumps(summary, indent=None if args.json else 2))
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from perception_nodes.eval.bench import run_benches
+
+    result = run_benches(args.only.split(",") if args.only else None)
+    print(json.dumps(result, indent=None if args.json else 2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="perception", description=__doc__)
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("bringup", help="run the configured nodes in one process")
+    b.add_argument("--config", default=str(DEFAULT_CONFIG))
+    b.add_argument("--nodes", default="", help="comma-separated subset of nodes")
+    b.add_argument("--duration", type=float, default=0.0, help="seconds; 0 = until Ctrl-C")
+    b.add_argument("--set", nargs="*", default=[], metavar="NODE.PARAM:=VALUE")
+    b.set_defaults(func=_cmd_bringup)
+
+    d = sub.add_parser("demo", help="the stack on the simulated cell, recorded to a run folder")
+    d.add_argument("--duration", type=float, default=45.0)
+    d.add_argument("--out", default="runs")
+    d.add_argument("--config", default=str(DEFAULT_CONFIG))
+    d.add_argument("--set", nargs="*", default=[], metavar="NODE.PARAM:=VALUE")
+    d.set_defaults(func=_cmd_demo)
+
+    r = sub.add_parser("record", help="record live topics to a rosbag2 bag")
+    r.add_argument("output", help="bag folder to create")
+    r.add_argument("topics", nargs="*", help="topics (default: all discovered)")
+    r.add_argument("--duration", type=float, default=0.0, help="seconds; 0 = until Ctrl-C")
+    r.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap")
+    r.add_argument("--discovery-s", type=float, default=2.0)
+    r.set_defaults(func=_cmd_record)
+
+    p = sub.add_parser("replay", help="publish a bag at its recorded rate")
+    p.add_argument("bag")
+    p.add_argument("--rate", type=float, default=1.0)
+    p.add_argument("--loop", action="store_true")
+    p.add_argument("--delay", type=float, default=1.0, help="seconds before the first message")
+    p.add_argument("--wait-subscribers", type=float, default=0.0, metavar="S",
+                   help="first wait up to S seconds until every topic has a subscriber")
+    p.add_argument("--topics", nargs="*", default=[])
+    p.set_defaults(func=_cmd_replay)
+
+    s = sub.add_parser("dataset", help="render simulated scenes of a split to .npz files")
+    s.add_argument("--split", choices=("train", "val", "test"), required=True)
+    s.add_argument("--count", type=int, required=True)
+    s.add_argument("--start", type=int, default=0, help="offset into the split's seed range")
+    s.add_argument("--out", default="data/sim")
+    s.add_argument("--width", type=int, default=320)
+    s.add_argument("--height", type=int, default=240)
+    s.set_defaults(func=_cmd_dataset)
+
+    e = sub.add_parser("eval", help="evaluate a capability on a generated split")
+    e.add_argument("capability", choices=("segmentation",))
+    e.add_argument("--split", choices=("val", "test"), default="test")
+    e.add_argument("--data", default="data/sim")
+    e.add_argument("--scenes", type=int, default=300)
+    e.add_argument("--latent", default="models/latent_segmenter.onnx")
+    e.add_argument("--baseline", default="models/baseline_segmenter.onnx")
+    e.add_argument("--samples", type=int, default=8)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--out", default="runs/eval/segmentation")
+    e.add_argument("--photo", default="coins",
+                   help="also run on this scikit-image photo ('' to skip)")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=_cmd_eval)
+
+    sub.add_parser("train", help="train the segmentation model (see `perception train -h`)",
+                   add_help=False)
+
+    c = sub.add_parser("bench", help="frames/s and latency per node and for transport")
+    c.add_argument("--json", action="store_true", help="one JSON object on one line")
+    c.add_argument("--only", default="", help="comma-separated bench names")
+    c.set_defaults(func=_cmd_bench)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["train"]:  # the training script owns its arguments (and imports torch)
+        from perception_nodes.learning.train import main as train_main
+
+        train_main(argv[1:])
+        return 0
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Algorithms on numpy arrays. No rclpy, no torch: see conventions.py for units and dtypes."""

@@ -1,0 +1,225 @@
+"""Post-processing of sampled instance segmentations (numpy only).
+
+From Liu, Mishra, Abbeel, Chen, "Distributional Instance Segmentation" (ICRA 2023), seed 000:
+p-confidence masks (Sec. IV-A, scored as in Sec. IV-B, Algorithm 1 of the appendix),
+Union-NMS (Sec. IV-C, Algorithm 2), and instance label images.
+
+Masks are ``(N, H, W) bool`` (or ``(N, P)`` flattened) with scores ``(N,) float`` in [0, 1];
+one *sample* is the set of masks decoded from one latent draw.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class InstancePrediction:
+    """Instances of one image: ``masks (N, H, W) bool``, ``scores (N,) float32``, and a
+    per-pixel ``confidence (H, W) float32`` in [0, 1] (None when the method has none)."""
+
+    masks: np.ndarray
+    scores: np.ndarray
+    confidence: np.ndarray | None = None
+
+
+def _stack(samples: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray,
+                                                                  np.ndarray, tuple[int, int]]:
+    shapes = {tuple(np.shape(m)[1:]) for m, _ in samples}
+    if len(shapes) > 1:
+        raise ValueError(f"samples have different image sizes: {shapes}")
+    hw = shapes.pop()
+    masks = [np.asarray(m, dtype=bool).reshape(len(m), hw[0] * hw[1]) for m, _ in samples]
+    scores = [np.asarray(s, dtype=np.float64).reshape(-1) for _, s in samples]
+    for m, s in zip(masks, scores, strict=True):
+        if len(m) != len(s):
+            raise ValueError(f"{len(m)} masks but {len(s)} scores in a sample")
+    sample_of = np.concatenate([np.full(len(m), g) for g, m in enumerate(masks)]).astype(int)
+    flat = np.concatenate(masks) if masks else np.zeros((0, hw[0] * hw[1]), bool)
+    return flat, np.concatenate(scores), sample_of, hw
+
+
+def confidence_masks(samples: list[tuple[np.ndarray, np.ndarray]], p: float,
+                     min_score: float = 0.1, max_instances: int = 100) -> InstancePrediction:
+    """Greedy p-confidence masks from ``k`` sampled segmentations (seed 000, Algorithm 1).
+
+    Each candidate starts from one sampled mask ``m_h``; from each of the ``ceil(k p)``
+    samples (``m_h``'s own included) that overlap it most, it takes that sample's mask of
+    largest overlap with ``m_h`` outside the pixels already predicted, and intersects them
+    (Sec. IV-A: a pixel of the intersection lies inside a sampled mask in at least a share p
+    of the samples). Its score is the mean score-weighted IoU with the masks intersected
+    (Sec. IV-B). The best-scoring candidate is kept, its pixels excluded, and the search
+    repeats while the best score exceeds ``min_score`` (0.1 in Algorithm 1).
+
+    Args:
+        samples: ``k`` pairs ``(masks (n_g, H, W) bool, scores (n_g,))``.
+        p: confidence requirement in (0, 1].
+        min_score: stop when no candidate scores above this.
+        max_instances: upper bound on instances.
+
+    Returns:
+        Masks (disjoint), scores, and the per-pixel share of samples whose matching mask
+        agrees with the published label (for background: the share in which the pixel lies
+        in no sampled mask).
+    """
+    if not samples:
+        raise ValueError("need at least one sample")
+    if not 0.0 < p <= 1.0:
+        raise ValueError(f"confidence requirement p must be in (0, 1], got {p}")
+    flat, scores, sample_of, (h, w) = _stack(samples)
+    k = len(samples)
+    need = max(1, math.ceil(k * p - 1e-9))
+    area = flat.sum(axis=1)
+    by_pixel = np.ascontiguousarray(flat.T)  # (P, T): gathering pixels reads whole rows
+    taken = np.zeros(h * w, dtype=bool)
+    chosen_masks, chosen_scores = [], []
+    # A candidate depends only on the free pixels of its seed mask: after each pick, only
+    # seeds that lose pixels are recomputed.
+    candidates = {hi: _candidate(hi, flat, by_pixel, taken, scores, sample_of, area, k, need)
+                  for hi in range(len(flat))}
+    while len(chosen_masks) < max_instances:
+        best_hi, best_score = None, min_score
+        for hi, cand in candidates.items():
+            if cand is not None and cand[0] > best_score:
+                best_hi, best_score = hi, cand[0]
+        if best_hi is None:
+            break
+        pixels = candidates[best_hi][1]
+        mask = np.zeros(h * w, dtype=bool)
+        mask[pixels] = True
+        taken |= mask
+        chosen_masks.append(mask)
+        chosen_scores.append(best_score)
+        for hi in np.flatnonzero(by_pixel[pixels].any(axis=0)):
+            candidates[int(hi)] = _candidate(int(hi), flat, by_pixel, taken, scores, sample_of,
+                                             area, k, need)
+    published = np.array(chosen_masks, dtype=bool).reshape(len(chosen_masks), h * w)
+    confidence = _agreement(flat, sample_of, k, published).reshape(h, w)
+    masks = published.reshape(len(chosen_masks), h, w)
+    return InstancePrediction(masks, np.asarray(chosen_scores, np.float32), confidence)
+
+
+def _candidate(hi: int, flat: np.ndarray, by_pixel: np.ndarray, taken: np.ndarray,
+               scores: np.ndarray,
+               sample_of: np.ndarray, area: np.ndarray, k: int, need: int
+               ) -> tuple[float, np.ndarray] | None:
+    """``(score, pixel indices)`` of the confidence mask seeded by mask ``hi``, or None."""
+    idx = np.flatnonzero(flat[hi] & ~taken)
+    if idx.size == 0:
+        return None
+    pixels = by_pixel[idx]  # (|idx|, T)
+    overlap = pixels.sum(axis=0)  # |m_h ∩ m_j \ M| for every mask j
+    per_sample = []
+    for g in range(k):
+        if g == sample_of[hi]:
+            continue
+        in_g = np.flatnonzero(sample_of == g)
+        if in_g.size:
+            j = in_g[int(np.argmax(overlap[in_g]))]
+            if overlap[j] > 0:
+                per_sample.append((overlap[j], j))
+    if len(per_sample) < need - 1:
+        return None
+    per_sample.sort(key=lambda t: -t[0])
+    members = [hi] + [j for _, j in per_sample[: need - 1]]
+    inside = np.all(pixels[:, members], axis=1)
+    n_pixels = int(inside.sum())
+    if n_pixels == 0:
+        return None
+    # c ⊆ m_j, so IoU(c, m_j) = |c| / |m_j|
+    return float(np.mean(scores[members] * n_pixels / area[members])), idx[inside]
+
+
+def _agreement(flat: np.ndarray, sample_of: np.ndarray, k: int, published: np.ndarray
+               ) -> np.ndarray:
+    """Per pixel, the share of samples agreeing with the published labels: for an instance
+    pixel, samples whose best-overlapping mask contains it; for background, samples in which
+    no mask contains it."""
+    agree = np.zeros(flat.shape[1], dtype=np.float32)
+    covered = np.zeros(flat.shape[1], dtype=bool)
+    for mask in published:
+        covered |= mask
+        overlap = flat[:, mask].sum(axis=1)
+        for g in range(k):
+            in_g = np.flatnonzero(sample_of == g)
+            if in_g.size and overlap[in_g].max() > 0:
+                agree[mask] += flat[in_g[int(np.argmax(overlap[in_g]))], mask]
+    for g in range(k):
+        agree[~covered] += ~flat[sample_of == g][:, ~covered].any(axis=0)
+    return agree / np.float32(k)
+
+
+def mask_iou(masks: np.ndarray) -> np.ndarray:
+    """Pairwise IoU ``(N, N)`` of ``(N, ...)`` boolean masks."""
+    masks = np.asarray(masks, dtype=bool)
+    flat = masks.reshape(len(masks), int(np.prod(masks.shape[1:]))).astype(np.float32)
+    inter = flat @ flat.T
+    area = flat.sum(axis=1)
+    union = area[:, None] + area[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def union_nms(masks: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.5
+              ) -> InstancePrediction:
+    """Union-NMS over masks pooled from all samples (seed 000, Sec. IV-C, Algorithm 2).
+
+    Greedy NMS in score order; each kept mask is replaced by the union of itself and every
+    mask it suppressed, keeping its score, so that extents any sample saw are covered.
+    """
+    masks = np.asarray(masks, dtype=bool)
+    scores = np.asarray(scores, dtype=np.float32).reshape(-1)
+    if len(masks) != len(scores):
+        raise ValueError(f"{len(masks)} masks but {len(scores)} scores")
+    order = np.argsort(-scores, kind="stable")
+    iou = mask_iou(masks)
+    suppressed = np.zeros(len(masks), dtype=bool)
+    out_masks, out_scores = [], []
+    for pos, i in enumerate(order):
+        if suppressed[i]:
+            continue
+        union = masks[i].copy()
+        for j in order[pos + 1 :]:
+            if not suppressed[j] and iou[i, j] > iou_threshold:
+                suppressed[j] = True
+                union |= masks[j]
+        out_masks.append(union)
+        out_scores.append(scores[i])
+    shape = masks.shape[1:]
+    return InstancePrediction(np.array(out_masks, dtype=bool).reshape(-1, *shape),
+                              np.asarray(out_scores, np.float32))
+
+
+def masks_to_labels(masks: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """``(H, W) uint16`` labels: instance ``i + 1`` for mask ``i``; where masks overlap the
+    higher-scoring one wins."""
+    masks = np.asarray(masks, dtype=bool)
+    labels = np.zeros(masks.shape[1:], dtype=np.uint16)
+    for i in np.argsort(np.asarray(scores), kind="stable"):
+        labels[masks[i]] = i + 1
+    return labels
+
+
+def labels_to_masks(labels: np.ndarray) -> np.ndarray:
+    """``(N, H, W) bool`` masks of labels ``1..N`` present in a label image, in label order."""
+    ids = np.unique(labels[labels > 0])
+    return labels[None] == ids[:, None, None]
+
+
+def resize_prediction(pred: InstancePrediction, size: tuple[int, int]) -> InstancePrediction:
+    """Nearest-neighbour resize of masks and confidence to ``size`` ``(H, W)``.
+
+    Post-processing runs on the network's grid, where decoded masks are exact, and only the
+    result is brought to image resolution.
+    """
+    h, w = size
+    if pred.masks.shape[1:] == (h, w):
+        return pred
+    gh, gw = pred.masks.shape[1:]
+    rows = np.minimum((np.arange(h) * gh) // h, gh - 1)
+    cols = np.minimum((np.arange(w) * gw) // w, gw - 1)
+    masks = pred.masks[:, rows][:, :, cols]
+    conf = None if pred.confidence is None else pred.confidence[rows][:, cols]
+    return InstancePrediction(masks, pred.scores, conf)

@@ -1,0 +1,1 @@
+"""Bags, evaluation runners, reports and benchmarks."""

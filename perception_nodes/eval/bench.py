@@ -1,0 +1,215 @@
+"""`perception bench`: frames/s and latency percentiles per node and for image transport.
+
+Every entry reports ``fps``, ``latency_p50_ms`` and ``latency_p99_ms`` (plus counts). Timings
+are wall-clock on this machine; compare runs only on the same machine.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+import rclpy
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
+
+from perception_nodes.core.camera_model import PinholeIntrinsics
+from perception_nodes.ros.image_conversion import image_to_numpy, numpy_to_image
+from perception_nodes.ros.messages import camera_info_msg
+from perception_nodes.ros.qos import qos_by_name
+
+
+def _stats(latencies_s: list[float], span_s: float, frames: int) -> dict:
+    lat = np.asarray(latencies_s) * 1e3
+    return {
+        "fps": round(frames / span_s, 2) if span_s > 0 else 0.0,
+        "latency_p50_ms": round(float(np.percentile(lat, 50)), 3) if lat.size else None,
+        "latency_p99_ms": round(float(np.percentile(lat, 99)), 3) if lat.size else None,
+        "frames": frames,
+    }
+
+
+def _stamp_ns(msg) -> int:
+    return msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+
+
+def bench_transport(width: int, height: int, seconds: float = 3.0) -> dict:
+    """rgb8 images from a second process (transport_peer) to this one over DDS, reliable QoS;
+    latency is receipt time minus the send time stamped in the header."""
+    cmd = [sys.executable, "-m", "perception_nodes.eval.transport_peer", "--width", str(width),
+           "--height", str(height), "--seconds", str(seconds)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=os.environ.copy())
+    context = Context()
+    rclpy.init(context=context)
+    node = Node("bench_transport_sub", context=context)
+    received: list[tuple[int, int]] = []
+    node.create_subscription(Image, "bench/image",
+                             lambda m: received.append((time.time_ns(), _stamp_ns(m))),
+                             qos_by_name("reliable"))
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    deadline = time.monotonic() + seconds + 30.0
+    while proc.poll() is None and time.monotonic() < deadline:
+        executor.spin_once(timeout_sec=0.05)
+    for _ in range(10):
+        executor.spin_once(timeout_sec=0.01)
+    sent = int((proc.communicate(timeout=10)[0] or "0").strip() or 0)
+    node.destroy_node()
+    rclpy.try_shutdown(context=context)
+    if len(received) < 2:
+        return {"error": "no frames received", "sent": sent}
+    arrivals = np.array([r[0] for r in received])
+    span = (arrivals[-1] - arrivals[0]) * 1e-9
+    out = _stats([(r - s) * 1e-9 for r, s in received], span, len(received) - 1)
+    out.update(sent=sent, received=len(received), mb_per_s=round(
+        out["fps"] * width * height * 3 / 1e6, 1))
+    return out
+
+
+def _time_calls(fn: Callable[[], object], repeats: int) -> dict:
+    lat = []
+    start = time.perf_counter()
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        lat.append(time.perf_counter() - t)
+    return _stats(lat, time.perf_counter() - start, repeats)
+
+
+def bench_sim_cell(width: int = 640, height: int = 480) -> dict:
+    """The cell's camera: a streamed frame (cached render + fresh noise) and a full render."""
+    from perception_nodes.sim.cell import CellConfig, PickingCell
+
+    with PickingCell(CellConfig(width=width, height=height, min_items=15, max_items=15),
+                     seed=0) as cell:
+        cell.render()  # the first frame renders the scene; streamed frames reuse it
+        streamed = _time_calls(cell.render, 30)
+
+        def full() -> None:
+            cell._cache = None  # a scene change forces a fresh render
+            cell.render()
+
+        fresh = _time_calls(full, 5)
+    return {"streamed_frame": streamed, "full_render": fresh, "size": f"{width}x{height}"}
+
+
+def bench_image_conversion(width: int = 640, height: int = 480) -> dict:
+    """numpy_to_image and image_to_numpy for rgb8 and 32FC1."""
+    rgb = np.zeros((height, width, 3), np.uint8)
+    depth = np.ones((height, width), np.float32)
+    rgb_msg, depth_msg = numpy_to_image(rgb, "rgb8"), numpy_to_image(depth, "32FC1")
+    return {
+        "rgb8_to_msg": _time_calls(lambda: numpy_to_image(rgb, "rgb8"), 100),
+        "rgb8_from_msg": _time_calls(lambda: image_to_numpy(rgb_msg), 100),
+        "32FC1_to_msg": _time_calls(lambda: numpy_to_image(depth, "32FC1"), 100),
+        "32FC1_from_msg": _time_calls(lambda: image_to_numpy(depth_msg), 100),
+    }
+
+
+def bench_camera_ingest(width: int = 640, height: int = 480, seconds: float = 4.0,
+                        offered_hz: float = 30.0) -> dict:
+    """camera_ingest relaying sim-source frames as they arrive (rate_hz 0), in one process;
+    latency is probe receipt minus the frame stamp (feeder -> ingest -> probe)."""
+    from perception_nodes.nodes.camera_ingest import CameraIngestNode
+
+    context = Context()
+    rclpy.init(context=context)
+    ingest = CameraIngestNode(context=context,
+                              parameter_overrides=[Parameter("rate_hz", value=0.0)])
+    feeder = Node("bench_feeder", context=context)
+    probe = Node("bench_probe", context=context)
+    q = qos_by_name("reliable")
+    pubs = [feeder.create_publisher(Image, "sim/color/image_raw", q),
+            feeder.create_publisher(Image, "sim/depth/image_raw", q),
+            feeder.create_publisher(CameraInfo, "sim/color/camera_info", q)]
+    rgb = numpy_to_image(np.zeros((height, width, 3), np.uint8), "rgb8")
+    depth = numpy_to_image(np.ones((height, width), np.float32), "32FC1")
+    info = camera_info_msg(PinholeIntrinsics.from_fov(width, height, 45.0), Header())
+    received: list[tuple[int, int]] = []
+    probe.create_subscription(Image, "camera/color/image_raw",
+                              lambda m: received.append((time.time_ns(), _stamp_ns(m))),
+                              qos_by_name("sensor_data"))
+    executor = SingleThreadedExecutor(context=context)  # rclpy's multi-threaded one is slower
+    for n in (ingest, feeder, probe):
+        executor.add_node(n)
+
+    def feed() -> None:
+        stamp = feeder.get_clock().now().to_msg()
+        for pub, msg in zip(pubs, (rgb, depth, info), strict=True):
+            msg.header.stamp = stamp
+            pub.publish(msg)
+
+    feeder.create_timer(1.0 / offered_hz, feed)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    time.sleep(seconds)
+    counters = dict(ingest.health.counters)
+    executor.shutdown(timeout_sec=2.0)
+    spinner.join(timeout=5.0)
+    for n in (ingest, feeder, probe):
+        n.destroy_node()
+    rclpy.try_shutdown(context=context)
+    if len(received) < 2:
+        return {"error": "no frames relayed", **counters}
+    span = (received[-1][0] - received[0][0]) * 1e-9
+    out = _stats([(r - s) * 1e-9 for r, s in received], span, len(received) - 1)
+    out.update(offered_hz=offered_hz, dropped=counters.get("dropped", 0), size=f"{width}x{height}")
+    return out
+
+
+def bench_segmentation(width: int = 640, height: int = 480, repeats: int = 10) -> dict:
+    """Latency of each segmentation mode on one sim frame, with the committed models."""
+    from perception_nodes.inference.onnx_model import ModelError, resolve_model
+    from perception_nodes.inference.segmenter import MODES, SegmenterRunner, run_mode
+    from perception_nodes.sim.cell import CellConfig, PickingCell
+
+    try:
+        latent = SegmenterRunner(resolve_model("latent_segmenter"), "auto")
+        baseline = SegmenterRunner(resolve_model("baseline_segmenter"), "auto")
+    except ModelError as exc:
+        return {"error": str(exc)}
+    with PickingCell(CellConfig(width=width, height=height), seed=200_000) as cell:
+        rgb = cell.render().rgb
+    out = {"size": f"{width}x{height}", "provider": latent.provider, "num_samples": 8}
+    for mode in MODES:
+        runner = baseline if mode == "baseline" else latent
+        run_mode(runner, rgb, mode)  # warm-up
+        out[mode] = _time_calls(lambda r=runner, m=mode: run_mode(r, rgb, m), repeats)
+    out["confidence_mask_over_prior_mean"] = round(
+        out["confidence_mask"]["latency_p50_ms"] / out["prior_mean"]["latency_p50_ms"], 3)
+    return out
+
+
+BENCHES: dict[str, Callable[[], dict]] = {
+    "transport": lambda: {"640x480": bench_transport(640, 480),
+                          "1280x720": bench_transport(1280, 720)},
+    "image_conversion": bench_image_conversion,
+    "sim_cell": bench_sim_cell,
+    "camera_ingest": bench_camera_ingest,
+    "segmentation": bench_segmentation,
+}
+
+
+def run_benches(only: list[str] | None = None) -> dict:
+    """Run the named benches (all by default) and return one JSON-ready dict."""
+    names = only or list(BENCHES)
+    unknown = [n for n in names if n not in BENCHES]
+    if unknown:
+        raise ValueError(f"unknown bench {unknown}; known: {sorted(BENCHES)}")
+    results = {name: BENCHES[name]() for name in names}
+    return {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform()},
+        "results": results,
+    }

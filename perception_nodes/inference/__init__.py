@@ -1,0 +1,1 @@
+"""ONNX Runtime inference shared by the nodes (no rclpy, no torch)."""

@@ -1,0 +1,1 @@
+"""Training and ONNX export (torch). Imports core for every pre/post-processing step."""

@@ -1,0 +1,56 @@
+"""Training data: simulated scenes (``perception dataset``) to network inputs and targets,
+through the core's one pre/post-processing path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from perception_nodes.core.instance_encoding import encode_instances, preprocess
+from perception_nodes.learning.model import STRIDE
+from perception_nodes.sim.dataset import load_scene
+
+
+class SceneDataset(Dataset):
+    """Scenes of one split folder; flips and brightness jitter when ``augment``.
+
+    Augmentation is seeded by ``(seed, epoch, index)`` so a run is reproducible.
+    """
+
+    def __init__(self, folder: Path | str, input_size: tuple[int, int], augment: bool = False,
+                 seed: int = 0) -> None:
+        self.paths = sorted(Path(folder).glob("scene_*.npz"))
+        if not self.paths:
+            raise FileNotFoundError(f"no scene_*.npz in {folder}; run `perception dataset`")
+        self.input_size, self.augment, self.seed, self.epoch = input_size, augment, seed, 0
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        scene = load_scene(self.paths[index])
+        rgb, labels = scene["rgb"], scene["labels"]
+        h, w = self.input_size
+        if labels.shape != (h, w):
+            labels = cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
+            rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
+        if self.augment:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            if rng.uniform() < 0.5:
+                rgb, labels = rgb[:, ::-1], labels[:, ::-1]
+            if rng.uniform() < 0.5:
+                rgb, labels = rgb[::-1], labels[::-1]
+            gain = rng.uniform(0.8, 1.2)
+            rgb = np.clip(rgb.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+        targets = encode_instances(np.ascontiguousarray(labels), STRIDE)
+        return {
+            "image": torch.from_numpy(preprocess(np.ascontiguousarray(rgb), (h, w))[0]),
+            "fg": torch.from_numpy(targets.fg),
+            "heatmap": torch.from_numpy(targets.heatmap),
+            "offsets": torch.from_numpy(targets.offsets),
+            "instance_ids": torch.from_numpy(targets.instance_ids),
+        }

@@ -1,0 +1,53 @@
+"""ONNX export of a trained checkpoint, followed by one ONNX Runtime check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from perception_nodes.inference.onnx_model import OnnxModel
+from perception_nodes.learning.model import LatentSegmenter, SamplingExport
+
+OPSET = 17
+
+
+def load_checkpoint(path: Path | str) -> tuple[LatentSegmenter, dict]:
+    """The model of a checkpoint and the checkpoint's dict (args, input size, step)."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    args = ckpt["args"]
+    model = LatentSegmenter(latent_dim=args["latent_dim"], width=args["width"])
+    model.load_state_dict(ckpt["model"])
+    return model.eval(), ckpt
+
+
+def export_onnx(model: LatentSegmenter, input_size: tuple[int, int], path: Path | str,
+                check_samples: int = 4, tolerance: float = 1e-3) -> float:
+    """Export ``image (1, 3, H, W)``, ``eps (K, d)`` -> ``out (K, 4, H/4, W/4)`` with K
+    dynamic, then run the file in ONNX Runtime on a seeded image and compare with torch.
+
+    Returns the largest absolute difference; raises RuntimeError above ``tolerance``.
+    """
+    model = model.eval()
+    wrapper = SamplingExport(model).eval()
+    h, w = input_size
+    d = max(1, model.latent_dim)
+    image = torch.from_numpy(np.random.default_rng(0).standard_normal((1, 3, h, w),
+                                                                      dtype=np.float32))
+    eps = torch.from_numpy(np.random.default_rng(1).standard_normal((check_samples, d),
+                                                                    dtype=np.float32))
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.onnx.export(wrapper, (image, eps), str(tmp), input_names=["image", "eps"],
+                      output_names=["out"], dynamic_axes={"eps": {0: "K"}, "out": {0: "K"}},
+                      opset_version=OPSET, dynamo=False)
+    with torch.no_grad():
+        expected = wrapper(image, eps).numpy()
+    got = OnnxModel(tmp, providers="cpu").run({"image": image.numpy(), "eps": eps.numpy()})
+    diff = float(np.abs(got["out"] - expected).max())
+    if diff > tolerance:
+        tmp.unlink()
+        raise RuntimeError(f"ONNX Runtime differs from torch by {diff} (> {tolerance})")
+    tmp.replace(path)
+    return diff

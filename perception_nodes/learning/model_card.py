@@ -1,0 +1,44 @@
+"""Model cards written from a training summary and an evaluation report (no hand copying)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from perception_nodes.inference.onnx_model import sha256_of
+
+
+def write_model_card(name: str, onnx_path: Path, train_summary: Path, command: str,
+                     eval_report: Path | None, eval_command: str, method: str,
+                     out: Path) -> None:
+    """Markdown card: data, seed, exact command, training curve end, metrics, hash."""
+    summary = json.loads(Path(train_summary).read_text())
+    args, last = summary["args"], summary["log"][-1]
+    lines = [
+        f"# {name}", "",
+        f"- file: `{onnx_path.name}`, {onnx_path.stat().st_size / 1e6:.1f} MB, sha256 "
+        f"`{sha256_of(onnx_path)}`",
+        f"- architecture: `perception_nodes/learning/model.py`, latent_dim {args['latent_dim']}"
+        f" ({'single-hypothesis baseline' if args['latent_dim'] == 0 else 'latent, seed 000'})"
+        f", feature width {args['width']}, input {args['height']}x{args['width_px']} RGB",
+        f"- data: simulated cell, `train` split seeds 0-{args['scenes'] - 1} (training item "
+        f"set), made with `perception dataset --split train --count {args['scenes']}`",
+        f"- seed {args['seed']}; {summary['steps']} steps of batch {args['batch']}, AdamW lr "
+        f"{args['lr']} cosine, KL warm-up {args['kl_warmup']} to beta {args['kl_max']}; "
+        f"{summary['train_seconds'] / 60:.0f} min on {args['threads']} CPU thread(s)",
+        f"- command: `{command}`",
+        "- last training losses: " + ", ".join(f"{k} {last[k]:.4g}" for k in
+                                                ("fg", "heatmap", "offsets", "kl")),
+        f"- ONNX Runtime check after export: max |onnx - torch| = "
+        f"{summary['onnx_max_abs_diff']:.2g}",
+    ]
+    if eval_report is not None:
+        report = json.loads(Path(eval_report).read_text())
+        t, f = report["table_i"][method], report["fig5"]["methods"][method]
+        lines += ["", f"## Metrics ({report['scenes']} held-out `{report['split']}` scenes, "
+                  f"mode `{method}`)", "",
+                  f"MR@HP (IoP) {100 * t['mr_at_hp']:.1f}, AR (IoG) {100 * t['ar_iog']:.1f}, "
+                  f"mAP {100 * t['map']:.1f}, simulated double-pick rate "
+                  f"{100 * f['double_pick_rate']:.2f}%, pickable area {f['pickable_area']:.3f}, "
+                  f"ROC AUC {report['table_iii'][method]:.3f}; command: `{eval_command}`."]
+    out.write_text("\n".join(lines) + "\n")

@@ -1,0 +1,1 @@
+"""One small file per node: parameters, subscriptions, core calls, publications."""

@@ -1,0 +1,162 @@
+"""camera_ingest: one camera stream for the stack, from the simulated cell or real hardware.
+
+Sources: ``sim`` (relays ``sim/color/*`` and ``sim/depth/*`` from sim_cell, exact-stamp
+matched), ``v4l2`` (a USB camera), ``video`` (a file), ``folder`` (images). Publishes
+``camera/color/image_raw`` rgb8, ``camera/color/camera_info`` and, when the source has depth,
+``camera/depth/image_raw`` 32FC1 m, with the sensor-data QoS at ``rate_hz``. Frames are kept
+in a one-frame slot: a frame overwritten before it is published is dropped and counted, so
+nothing queues without bound.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from rclpy.time import Time
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
+
+from perception_nodes.core.camera_model import PinholeIntrinsics
+from perception_nodes.core.conventions import CAMERA_FRAME
+from perception_nodes.ingest.sources import SourceError, open_source
+from perception_nodes.ros.image_conversion import (
+    ImageConversionError,
+    image_to_numpy,
+    numpy_to_image,
+)
+from perception_nodes.ros.managed_node import ManagedNode, run_node
+from perception_nodes.ros.messages import camera_info_msg
+from perception_nodes.ros.params import Param
+from perception_nodes.ros.sync import Subscriber, TimeSynchronizer
+
+
+class CameraIngestNode(ManagedNode):
+    PUBLISH_QOS = "sensor_data"
+    PARAMS = (
+        Param("source", "sim", "where frames come from",
+              choices=("sim", "v4l2", "video", "folder")),
+        Param("device", "0", "v4l2: camera index or /dev/videoN path"),
+        Param("path", "", "video: file; folder: directory of images"),
+        Param("loop", True, "video/folder: start again at the end"),
+        Param("rate_hz", 10.0, "publish rate (Hz); 0 publishes each frame as it arrives",
+              min=0.0, max=240.0),
+        Param("width", 640, "v4l2: requested width (px)", min=16, max=8192),
+        Param("height", 480, "v4l2: requested height (px)", min=16, max=8192),
+        Param("fov_y_deg", 45.0, "uncalibrated sources: vertical field of view for CameraInfo",
+              min=10.0, max=170.0),
+        Param("frame_id", CAMERA_FRAME, "frame_id of published frames"),
+        Param("sim_namespace", "sim", "source sim: prefix of sim_cell's camera topics"),
+    )
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("camera_ingest", **kwargs)
+
+    def check_params(self, params: dict) -> None:
+        if params["source"] in ("video", "folder") and not params["path"]:
+            from perception_nodes.ros.params import ParameterValueError
+
+            raise ParameterValueError(f"source {params['source']!r} needs the 'path' parameter")
+
+    def configure_io(self) -> None:
+        p = self.params
+        self.slot_lock = threading.Lock()
+        self.slot: tuple | None = None  # (color, depth or None, info)
+        self.stop = threading.Event()
+        self.pub_rgb = self.create_publisher(Image, "camera/color/image_raw", self.pub_qos)
+        self.pub_info = self.create_publisher(CameraInfo, "camera/color/camera_info",
+                                              self.pub_qos)
+        self.pub_depth = self.create_publisher(Image, "camera/depth/image_raw", self.pub_qos)
+        self.device = None
+        if p["source"] == "sim":
+            ns = p["sim_namespace"]
+            subs = [Subscriber(self, Image, f"{ns}/color/image_raw", self.sub_qos),
+                    Subscriber(self, Image, f"{ns}/depth/image_raw", self.sub_qos),
+                    Subscriber(self, CameraInfo, f"{ns}/color/camera_info", self.sub_qos)]
+            self.sync = TimeSynchronizer(subs, queue_size=5)
+            self.sync.registerCallback(self._on_sim_frame)
+        else:
+            self.device = open_source(p["source"], p["device"], p["path"], p["width"],
+                                      p["height"], p["loop"])
+            self.grabber = threading.Thread(target=self._grab_loop, daemon=True)
+            self.grabber.start()
+        if p["rate_hz"] > 0:
+            self.timer = self.create_timer(1.0 / p["rate_hz"], self._publish_slot)
+        self.health.info["source"] = p["source"]
+
+    def release_io(self) -> None:
+        if getattr(self, "stop", None) is not None:
+            self.stop.set()
+        if getattr(self, "device", None) is not None:
+            self.grabber.join(timeout=2.0)
+            self.device.close()
+            self.device = None
+
+    def _put(self, frame: tuple) -> None:
+        self.health.count("received")
+        with self.slot_lock:
+            if self.slot is not None:
+                self.health.count("dropped")
+            self.slot = frame
+        if self.params["rate_hz"] == 0:
+            self._publish_slot()
+
+    def _on_sim_frame(self, color: Image, depth: Image, info: CameraInfo) -> None:
+        try:
+            image_to_numpy(color)
+            image_to_numpy(depth)
+        except ImageConversionError as exc:
+            self.health.malformed(str(exc))
+            self.get_logger().warning(f"dropped malformed sim frame: {exc}",
+                                      throttle_duration_sec=5.0)
+            return
+        frame_id = self.params["frame_id"]
+        for msg in (color, depth, info):
+            msg.header.frame_id = frame_id
+        self._put((color, depth, info))
+
+    def _grab_loop(self) -> None:
+        p = self.params
+        intrinsics = None
+        while not self.stop.is_set():
+            try:
+                rgb = self.device.read()
+            except SourceError as exc:
+                self.health.last_error = str(exc)
+                self.get_logger().error(str(exc), throttle_duration_sec=5.0)
+                time.sleep(0.5)
+                continue
+            if rgb is None:  # end of a file source
+                time.sleep(0.05)
+                continue
+            header = Header(stamp=self.get_clock().now().to_msg(), frame_id=p["frame_id"])
+            if intrinsics is None or (intrinsics.width, intrinsics.height) != rgb.shape[1::-1]:
+                intrinsics = PinholeIntrinsics.from_fov(rgb.shape[1], rgb.shape[0],
+                                                        p["fov_y_deg"])
+            self._put((numpy_to_image(rgb, "rgb8", header), None,
+                       camera_info_msg(intrinsics, header)))
+            if p["rate_hz"] > 0 and getattr(self.device, "is_file", True):
+                time.sleep(1.0 / p["rate_hz"])  # files play at rate; cameras at their own
+
+    def _publish_slot(self) -> None:
+        if not self.should_process():
+            return
+        with self.slot_lock:
+            frame, self.slot = self.slot, None
+        if frame is None:
+            return
+        color, depth, info = frame
+        self.pub_rgb.publish(color)
+        self.pub_info.publish(info)
+        if depth is not None:
+            self.pub_depth.publish(depth)
+        age = (self.get_clock().now() - Time.from_msg(color.header.stamp)).nanoseconds * 1e-9
+        self.health.published(latency_s=age)
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(CameraIngestNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,119 @@
+"""pick_client: the arm's side of the simulated cell; chooses a grasp and requests a pick.
+
+Policy ``oracle`` picks the topmost ground-truth instance (``sim/instance_labels`` with
+``camera/depth/image_raw``) whose interior fits a suction cup on a flat patch, with the
+surface normal fitted to the depth there: it exercises the cell and is not a perception
+result. Items whose pick lifted nothing (``sim/pick_outcome``) are not tried again in the
+same scene, as a cell retries elsewhere after a failed grasp. Publishes
+``sim/pick_request`` (PoseStamped, camera optical frame, z out of the surface) every
+``period_s`` seconds.
+"""
+
+from __future__ import annotations
+
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseStamped
+from sensor_msgs.msg import CameraInfo, Image
+
+from perception_nodes.core.grasp_geometry import oracle_grasp
+from perception_nodes.ros.image_conversion import ImageConversionError, image_to_numpy
+from perception_nodes.ros.managed_node import ManagedNode, run_node
+from perception_nodes.ros.messages import intrinsics_from_camera_info, pose_msg
+from perception_nodes.ros.params import Param
+from perception_nodes.ros.sync import Subscriber, TimeSynchronizer
+
+
+class PickClientNode(ManagedNode):
+    PARAMS = (
+        Param("policy", "oracle", "how to choose grasps", choices=("oracle",)),
+        Param("period_s", 3.0, "seconds between pick requests", min=0.1, max=3600.0),
+        Param("min_pixels", 150, "smallest visible item to pick (px)", min=1, max=10**6),
+        Param("outcome_timeout_s", 10.0, "wait at most this long for a pick's outcome before "
+              "the next request", min=0.1, max=600.0),
+        Param("cup_radius_m", 0.009, "suction cup radius (m): the grasp must fit one cup",
+              min=0.001, max=0.1),
+        Param("max_plane_rms_m", 0.003, "roughest acceptable patch under the cup (m rms); "
+              "above the depth noise (about 1.7 mm rms at 0.9 m)",
+              min=0.0, max=0.05),
+    )
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("pick_client", **kwargs)
+
+    def configure_io(self) -> None:
+        self.latest = None
+        self.target = 0
+        self.pending_since: float | None = None  # one pick at a time, as an arm does
+        self.last_outcome = (0, 0)  # stamp of the last outcome: older frames are stale
+        self.pub = self.create_publisher(PoseStamped, "sim/pick_request", self.pub_qos)
+        subs = [Subscriber(self, Image, "sim/instance_labels", self.sub_qos),
+                Subscriber(self, Image, "camera/depth/image_raw", self.sub_qos),
+                Subscriber(self, CameraInfo, "camera/color/camera_info", self.sub_qos)]
+        self.sync = TimeSynchronizer(subs, queue_size=10)
+        self.sync.registerCallback(self._on_frame)
+        self.failed: set[int] = set()
+        self.scene = None
+        self.create_subscription(DiagnosticArray, "sim/pick_outcome", self._on_outcome, 10)
+        self.timer = self.create_timer(self.params["period_s"], self._on_timer)
+
+    def _on_frame(self, labels: Image, depth: Image, info: CameraInfo) -> None:
+        if (depth.header.stamp.sec, depth.header.stamp.nanosec) <= self.last_outcome:
+            return
+        self.latest = (labels, depth, info)
+        self.health.count("received")
+
+    def _on_outcome(self, msg: DiagnosticArray) -> None:
+        self.pending_since = None
+        self.last_outcome = (msg.header.stamp.sec, msg.header.stamp.nanosec)
+        self.latest = None
+        values = {kv.key: kv.value for s in msg.status for kv in s.values}
+        try:
+            lifted, scene = int(values["items_lifted"]), values["scene_seed"]
+            labels = [int(v) for v in values["cup_labels"].split()]
+        except (KeyError, ValueError) as exc:
+            self.health.malformed(f"pick outcome: {exc}")
+            return
+        if scene != self.scene:
+            self.scene, self.failed = scene, set()
+        if lifted == 0:
+            self.failed.update(label for label in labels if label)
+            self.failed.add(self.target)
+
+    def _on_timer(self) -> None:
+        if not self.active or self.latest is None:
+            return
+        now = time.monotonic()
+        if self.pending_since is not None and \
+                now - self.pending_since < self.params["outcome_timeout_s"]:
+            return
+        labels_msg, depth_msg, info = self.latest
+        self.latest = None
+        try:
+            labels, depth = image_to_numpy(labels_msg), image_to_numpy(depth_msg)
+            intrinsics = intrinsics_from_camera_info(info)
+        except (ImageConversionError, ValueError) as exc:
+            self.health.malformed(str(exc))
+            self.get_logger().warning(f"dropped malformed frame: {exc}")
+            return
+        p = self.params
+        grasp = oracle_grasp(labels, depth, intrinsics, p["min_pixels"], p["cup_radius_m"],
+                             p["max_plane_rms_m"], exclude=frozenset(self.failed))
+        if grasp is None:
+            self.health.count("no_grasp")
+            return
+        self.target, pose = grasp
+        msg = PoseStamped(header=depth_msg.header, pose=pose_msg(pose))
+        self.pub.publish(msg)
+        self.pending_since = now
+        self.health.published()
+        self.health.info["last_target"] = str(self.target)
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(PickClientNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,103 @@
+"""segmentation: instance masks from a distributional (latent) model (seed 000).
+
+Subscribes ``camera/color/image_raw``; publishes, each with the input image's header:
+``segmentation/instance_labels`` mono16 (0 none), ``segmentation/confidence`` 32FC1 (share
+of latent samples that agree with the published label at each pixel; 1.0 where the mode
+has a single hypothesis), ``segmentation/instance_scores`` 32FC1 of size 1 x N (score of
+label i + 1 at column i), and ``segmentation/overlay`` rgb8 for people.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from sensor_msgs.msg import Image
+
+from perception_nodes.core.confidence_masks import masks_to_labels
+from perception_nodes.core.overlay import draw_label_overlay
+from perception_nodes.inference.onnx_model import MODELS_DIR, resolve_model
+from perception_nodes.inference.segmenter import MODES, SegmenterRunner, run_mode
+from perception_nodes.ros.image_conversion import (
+    ImageConversionError,
+    image_to_rgb,
+    numpy_to_image,
+)
+from perception_nodes.ros.managed_node import ManagedNode, run_node
+from perception_nodes.ros.params import Param
+
+
+class SegmentationNode(ManagedNode):
+    PROCESSES_FRAMES = True
+    PARAMS = (
+        Param("mode", "confidence_mask", "how instances are formed from the model",
+              choices=MODES),
+        Param("confidence_p", 0.9, "confidence requirement p of confidence masks", min=0.05,
+              max=1.0),
+        Param("num_samples", 8, "latent samples per image (confidence_mask, union_nms)",
+              min=1, max=64),
+        Param("score_threshold", 0.3, "instances scoring below are not published", min=0.0,
+              max=1.0),
+        Param("model", "latent_segmenter", "model name in models/manifest.yaml"),
+        Param("baseline_model", "baseline_segmenter", "model name used in mode baseline"),
+        Param("models_dir", str(MODELS_DIR), "folder holding manifest.yaml"),
+        Param("providers", "auto", "ONNX Runtime providers",
+              choices=("auto", "cpu", "cuda", "tensorrt")),
+        Param("seed", 0, "seed of the latent draws (replays give identical masks)", min=0,
+              max=2**31 - 1),
+        Param("publish_overlay", True, "publish segmentation/overlay"),
+    )
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("segmentation", **kwargs)
+
+    def configure_io(self) -> None:
+        p = self.params
+        name = p["baseline_model"] if p["mode"] == "baseline" else p["model"]
+        self.runner = SegmenterRunner(resolve_model(name, p["models_dir"]), p["providers"],
+                                      p["seed"])
+        self.health.info.update(model=name, provider=self.runner.provider, mode=p["mode"])
+        self.get_logger().info(f"model {name} on {self.runner.provider}, mode {p['mode']}")
+        q = self.pub_qos
+        self.pub_labels = self.create_publisher(Image, "segmentation/instance_labels", q)
+        self.pub_conf = self.create_publisher(Image, "segmentation/confidence", q)
+        self.pub_scores = self.create_publisher(Image, "segmentation/instance_scores", q)
+        self.pub_overlay = self.create_publisher(Image, "segmentation/overlay", q)
+        self.create_subscription(Image, "camera/color/image_raw", self._on_image, self.sub_qos)
+
+    def _on_image(self, msg: Image) -> None:
+        if not self.should_process():
+            return
+        start = time.monotonic()
+        self.health.count("received")
+        try:
+            rgb = image_to_rgb(msg)
+        except ImageConversionError as exc:
+            self.health.malformed(str(exc))
+            self.get_logger().warning(f"dropped malformed image: {exc}",
+                                      throttle_duration_sec=5.0)
+            return
+        p = self.params
+        pred = run_mode(self.runner, rgb, p["mode"], p["num_samples"], p["confidence_p"])
+        keep = pred.scores >= p["score_threshold"]
+        masks, scores = pred.masks[keep], pred.scores[keep]
+        labels = masks_to_labels(masks, scores)
+        confidence = pred.confidence if pred.confidence is not None else \
+            np.ones(labels.shape, np.float32)
+        self.pub_labels.publish(numpy_to_image(labels, "mono16", msg.header))
+        self.pub_conf.publish(numpy_to_image(confidence.astype(np.float32), "32FC1",
+                                             msg.header))
+        row = scores.astype(np.float32)[None] if len(scores) else np.zeros((1, 1), np.float32)
+        self.pub_scores.publish(numpy_to_image(row, "32FC1", msg.header))
+        if p["publish_overlay"]:
+            self.pub_overlay.publish(numpy_to_image(draw_label_overlay(rgb, labels), "rgb8",
+                                                    msg.header))
+        self.health.published(latency_s=time.monotonic() - start)
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(SegmentationNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

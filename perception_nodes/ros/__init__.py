@@ -1,0 +1,1 @@
+"""The only package that knows ROS messages: conversions, QoS, sync, diagnostics, node base."""

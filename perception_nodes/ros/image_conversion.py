@@ -1,0 +1,100 @@
+"""sensor_msgs/Image <-> numpy, validated. Replaces cv_bridge, which is not on PyPI.
+
+``image_to_numpy`` returns a view of the message buffer whenever the host byte order matches
+and rows are not padded beyond whole elements; otherwise a copy. Malformed messages raise
+:class:`ImageConversionError` with the reason.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+from sensor_msgs.msg import Image
+
+# encoding -> (dtype, channels)
+ENCODINGS: dict[str, tuple[np.dtype, int]] = {
+    "rgb8": (np.dtype(np.uint8), 3),
+    "bgr8": (np.dtype(np.uint8), 3),
+    "mono8": (np.dtype(np.uint8), 1),
+    "mono16": (np.dtype(np.uint16), 1),
+    "16UC1": (np.dtype(np.uint16), 1),
+    "32FC1": (np.dtype(np.float32), 1),
+}
+_HOST_BIG_ENDIAN = sys.byteorder == "big"
+
+
+class ImageConversionError(ValueError):
+    """A message that cannot be read as an image of its declared encoding."""
+
+
+def image_to_numpy(msg: Image) -> np.ndarray:
+    """Read an Image as ``(H, W)`` or ``(H, W, C)`` array of its encoding's dtype.
+
+    Raises:
+        ImageConversionError: unknown encoding, zero size, a step too short for the width,
+            a step that is not a whole number of elements, or a data length that is not
+            ``step * height``.
+    """
+    if msg.encoding not in ENCODINGS:
+        raise ImageConversionError(
+            f"unsupported encoding {msg.encoding!r}; supported: {sorted(ENCODINGS)}")
+    dtype, channels = ENCODINGS[msg.encoding]
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    if height <= 0 or width <= 0:
+        raise ImageConversionError(f"empty image {width}x{height}")
+    row_bytes = width * channels * dtype.itemsize
+    if step < row_bytes:
+        raise ImageConversionError(
+            f"step {step} is shorter than a {msg.encoding} row of width {width} ({row_bytes} B)")
+    if step % dtype.itemsize:
+        raise ImageConversionError(f"step {step} is not a multiple of {dtype.itemsize} B")
+    if len(msg.data) != step * height:
+        raise ImageConversionError(
+            f"data has {len(msg.data)} B, expected step*height = {step * height} B")
+    buf = np.frombuffer(msg.data, dtype=np.uint8)
+    elem = dtype.newbyteorder(">" if msg.is_bigendian else "<")
+    rows = buf.reshape(height, step)[:, :row_bytes]
+    arr = rows.view(elem) if step == row_bytes else np.ascontiguousarray(rows).view(elem)
+    arr = arr.reshape((height, width, channels) if channels > 1 else (height, width))
+    if bool(msg.is_bigendian) != _HOST_BIG_ENDIAN and dtype.itemsize > 1:
+        arr = arr.astype(dtype)
+    return arr
+
+
+def image_to_rgb(msg: Image) -> np.ndarray:
+    """Read a colour Image as ``(H, W, 3) uint8`` RGB (rgb8 as a view, bgr8 converted)."""
+    arr = image_to_numpy(msg)
+    if msg.encoding == "rgb8":
+        return arr
+    if msg.encoding == "bgr8":
+        return np.ascontiguousarray(arr[..., ::-1])
+    raise ImageConversionError(f"expected a colour image (rgb8/bgr8), got {msg.encoding!r}")
+
+
+def numpy_to_image(array: np.ndarray, encoding: str, header=None) -> Image:
+    """Build an Image of ``encoding`` from an array of the matching dtype and shape.
+
+    Raises:
+        ImageConversionError: unknown encoding, or dtype/shape that do not fit it.
+    """
+    if encoding not in ENCODINGS:
+        raise ImageConversionError(f"unsupported encoding {encoding!r}")
+    dtype, channels = ENCODINGS[encoding]
+    arr = np.asarray(array)
+    expected_ndim = 3 if channels > 1 else 2
+    wrong_channels = channels > 1 and arr.ndim == 3 and arr.shape[2] != channels
+    if arr.dtype != dtype or arr.ndim != expected_ndim or wrong_channels:
+        raise ImageConversionError(
+            f"{encoding} needs {dtype} with {channels} channel(s), got {arr.dtype} {arr.shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ImageConversionError(f"empty image {arr.shape}")
+    msg = Image()
+    if header is not None:
+        msg.header = header
+    msg.height, msg.width = int(arr.shape[0]), int(arr.shape[1])
+    msg.encoding = encoding
+    msg.is_bigendian = int(_HOST_BIG_ENDIAN)
+    msg.step = msg.width * channels * dtype.itemsize
+    msg.data = np.ascontiguousarray(arr).tobytes()
+    return msg

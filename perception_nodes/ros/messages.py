@@ -1,0 +1,68 @@
+"""Standard messages built from and read into core types (CameraInfo, Pose, arrays)."""
+
+from __future__ import annotations
+
+import numpy as np
+from geometry_msgs.msg import Pose
+from sensor_msgs.msg import CameraInfo
+from std_msgs.msg import Float32MultiArray, MultiArrayDimension
+
+from perception_nodes.core.camera_model import (
+    PinholeIntrinsics,
+    pose_matrix,
+    quaternion_from_matrix,
+)
+
+
+def camera_info_msg(intrinsics: PinholeIntrinsics, header) -> CameraInfo:
+    """CameraInfo of an undistorted pinhole camera (plumb_bob, zero distortion)."""
+    k = intrinsics.matrix
+    msg = CameraInfo(header=header, height=intrinsics.height, width=intrinsics.width,
+                     distortion_model="plumb_bob")
+    msg.d = [0.0] * 5
+    msg.k = k.ravel().tolist()
+    msg.r = np.eye(3).ravel().tolist()
+    msg.p = np.hstack([k, np.zeros((3, 1))]).ravel().tolist()
+    return msg
+
+
+def intrinsics_from_camera_info(msg: CameraInfo) -> PinholeIntrinsics:
+    """PinholeIntrinsics from CameraInfo's K; ValueError if K is unset."""
+    k = np.asarray(msg.k, dtype=float).reshape(3, 3)
+    if k[0, 0] <= 0 or k[1, 1] <= 0:
+        raise ValueError("CameraInfo has no focal length (K is unset)")
+    return PinholeIntrinsics(int(msg.width), int(msg.height), k[0, 0], k[1, 1], k[0, 2], k[1, 2])
+
+
+def pose_msg(matrix: np.ndarray) -> Pose:
+    """geometry_msgs/Pose of a 4x4 rigid transform."""
+    q = quaternion_from_matrix(matrix[:3, :3])
+    msg = Pose()
+    msg.position.x, msg.position.y, msg.position.z = (float(v) for v in matrix[:3, 3])
+    msg.orientation.x, msg.orientation.y, msg.orientation.z, msg.orientation.w = (
+        float(v) for v in q)
+    return msg
+
+
+def matrix_from_pose_msg(msg: Pose) -> np.ndarray:
+    """4x4 rigid transform of a geometry_msgs/Pose; ValueError on a zero quaternion or NaN."""
+    o, t = msg.orientation, msg.position
+    q = np.array([o.x, o.y, o.z, o.w])
+    pos = np.array([t.x, t.y, t.z])
+    if not (np.all(np.isfinite(q)) and np.all(np.isfinite(pos))) or np.linalg.norm(q) < 1e-6:
+        raise ValueError("pose has a non-finite value or a zero quaternion")
+    return pose_matrix(pos, q)
+
+
+def labelled_array(values: np.ndarray, labels: list[str]) -> Float32MultiArray:
+    """Float32MultiArray of shape ``(len(values),)`` with dimension label ``labels`` joined.
+
+    The layout's single dimension is labelled with the comma-separated field names, so the
+    message documents itself in a bag.
+    """
+    msg = Float32MultiArray()
+    values = np.asarray(values, dtype=np.float32).ravel()
+    msg.layout.dim = [MultiArrayDimension(label=",".join(labels), size=values.size,
+                                          stride=values.size)]
+    msg.data = values.tolist()
+    return msg

@@ -1,0 +1,1 @@
+"""The simulated picking cell (pybullet). Imports core, never ROS."""

@@ -1,0 +1,39 @@
+"""Test isolation: a DDS domain of this run's own, discovery on localhost only."""
+
+import os
+
+# Before rclpy is imported anywhere: rcl reads these at init, and subprocesses inherit them.
+os.environ.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+
+import pytest  # noqa: E402
+import rclpy  # noqa: E402
+from rclpy.context import Context  # noqa: E402
+
+
+@pytest.fixture
+def ros_context():
+    """An initialised rclpy context of the test's own, shut down afterwards."""
+    context = Context()
+    rclpy.init(context=context)
+    yield context
+    rclpy.try_shutdown(context=context)
+
+
+@pytest.fixture(scope="session")
+def smoke_models(tmp_path_factory):
+    """A models folder with smoke-trained latent and baseline segmenters and a manifest."""
+    import yaml
+
+    from perception_nodes.inference.onnx_model import sha256_of
+    from perception_nodes.learning.train import main as train
+
+    root = tmp_path_factory.mktemp("smoke_models")
+    entries = {}
+    for name, extra in (("latent_segmenter", []), ("baseline_segmenter", ["--baseline"])):
+        train(["--preset", "smoke", "--data", str(root / "data"), "--out", str(root / name),
+               *extra])
+        path = root / name / "model.onnx"
+        entries[name] = {"file": f"{name}/model.onnx", "sha256": sha256_of(path)}
+    (root / "manifest.yaml").write_text(yaml.safe_dump({"models": entries}))
+    return root

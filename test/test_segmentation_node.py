@@ -1,0 +1,72 @@
+"""The segmentation node on sim frames: outputs carry the input's stamp; bad input dropped."""
+
+import time
+
+import numpy as np
+import pytest
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image
+
+from perception_nodes.inference.onnx_model import ModelError
+from perception_nodes.nodes.segmentation import SegmentationNode
+from perception_nodes.ros.image_conversion import image_to_numpy, numpy_to_image
+from perception_nodes.sim.cell import CellConfig, PickingCell
+
+TOPICS = ("instance_labels", "confidence", "instance_scores", "overlay")
+
+
+@pytest.mark.parametrize("mode", ["confidence_mask", "union_nms", "prior_mean", "baseline"])
+def test_outputs_match_the_input_stamp(ros_context, smoke_models, mode):
+    node = SegmentationNode(context=ros_context, parameter_overrides=[
+        Parameter("models_dir", value=str(smoke_models)), Parameter("mode", value=mode),
+        Parameter("num_samples", value=4)])
+    probe = Node("seg_probe", context=ros_context)
+    got = {t: [] for t in TOPICS}
+    for t in TOPICS:
+        probe.create_subscription(Image, f"segmentation/{t}", got[t].append, 10)
+    pub = probe.create_publisher(Image, "camera/color/image_raw", 10)
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(node)
+    executor.add_node(probe)
+    with PickingCell(CellConfig(width=96, height=72, min_items=4, max_items=6), seed=2) as c:
+        frame = c.render()
+    end = time.monotonic() + 20
+    while not pub.get_subscription_count() and time.monotonic() < end:
+        executor.spin_once(timeout_sec=0.05)
+    bad = numpy_to_image(frame.rgb, "rgb8")
+    bad.encoding = "yuv422"
+    pub.publish(bad)
+    for sec in (11, 12):
+        msg = numpy_to_image(frame.rgb, "rgb8")
+        msg.header.stamp.sec, msg.header.frame_id = sec, "camera_color_optical_frame"
+        pub.publish(msg)
+    while time.monotonic() < end and min(len(v) for v in got.values()) < 2:
+        executor.spin_once(timeout_sec=0.05)
+    assert node.health.counters["malformed"] == 1
+    for topic in TOPICS:
+        assert [m.header.stamp.sec for m in got[topic]] == [11, 12], topic
+        assert got[topic][0].header.frame_id == "camera_color_optical_frame"
+    labels = image_to_numpy(got["instance_labels"][0])
+    conf = image_to_numpy(got["confidence"][0])
+    assert labels.shape == (72, 96) and labels.dtype == np.uint16
+    assert conf.dtype == np.float32 and (conf >= 0).all() and (conf <= 1).all()
+    scores = image_to_numpy(got["instance_scores"][0])
+    assert scores.shape[0] == 1 and (labels.max() == 0 or scores.shape[1] == labels.max())
+    node.release_io()
+    node.destroy_node()
+    probe.destroy_node()
+
+
+def test_a_missing_model_fails_configuration_with_the_known_names(ros_context, smoke_models,
+                                                                  tmp_path):
+    node = SegmentationNode(context=ros_context, parameter_overrides=[
+        Parameter("models_dir", value=str(smoke_models)),
+        Parameter("model", value="no_such_model")])
+    assert not node.active and "latent_segmenter" in node.health.last_error
+    node.destroy_node()
+    with pytest.raises(ModelError):
+        from perception_nodes.inference.onnx_model import resolve_model
+
+        resolve_model("no_such_model", smoke_models)
