@@ -136,6 +136,16 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_publish_model(args: argparse.Namespace) -> int:
+    from perception_nodes.learning.model_card import publish_model
+
+    card = publish_model(args.name, Path(args.run), args.train_command, Path(args.models),
+                         Path(args.eval_report) if args.eval_report else None,
+                         args.eval_command, args.method)
+    print(json.dumps({"model": args.name, "card": str(card)}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="perception", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -198,6 +208,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("train", help="train the segmentation model (see `perception train -h`)",
                    add_help=False)
+    sub.add_parser("train-superpixel", add_help=False,
+                   help="train the superpixel model (see `perception train-superpixel -h`)")
+
+    m = sub.add_parser("publish-model", help="copy a training run into models/ with its "
+                       "model card and manifest entry (sha256)")
+    m.add_argument("name", help="model name, e.g. latent_segmenter")
+    m.add_argument("--run", required=True, help="training output folder (perception train)")
+    m.add_argument("--train-command", required=True, help="the exact training command")
+    m.add_argument("--models", default="models")
+    m.add_argument("--eval-report", default="", help="report.json of perception eval")
+    m.add_argument("--eval-command", default="")
+    m.add_argument("--method", default="confidence_mask", help="the method its metrics show")
+    m.set_defaults(func=_cmd_publish_model)
 
     c = sub.add_parser("bench", help="frames/s and latency per node and for transport")
     c.add_argument("--json", action="store_true", help="one JSON object on one line")
@@ -212,6 +235,11 @@ def main(argv: list[str] | None = None) -> int:
         from perception_nodes.learning.train import main as train_main
 
         train_main(argv[1:])
+        return 0
+    if argv[:1] == ["train-superpixel"]:
+        from perception_nodes.learning.superpixel_train import main as train_superpixel
+
+        train_superpixel(argv[1:])
         return 0
     args = build_parser().parse_args(argv)
     return args.func(args)

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from perception_nodes.core import confidence_masks as cm
 from perception_nodes.core.confidence_masks import (
     confidence_masks,
     labels_to_masks,
@@ -125,3 +126,53 @@ def test_resize_prediction_is_nearest_on_blocks():
     big = resize_prediction(pred, (8, 12))
     assert big.masks.shape == (1, 8, 12) and big.masks[0, 4:, 8:].all()
     assert big.masks[0].sum() == 16 and big.confidence[:4, :4].min() == 1.0
+
+
+def _random_partition_samples(rng, k=8, h=12, w=16):
+    """Samples like a decoder's: each a partition of the image into disjoint masks, some
+    merging two neighbouring items, some missing one."""
+    base = np.zeros((h, w), int)
+    for i, c in enumerate(range(0, w, 4)):
+        base[:, c:c + 4] = i + 1
+        base[h // 2:, c:c + 4] = i + 5
+    samples = []
+    for _ in range(k):
+        lab = base.copy()
+        if rng.uniform() < 0.5:
+            a = rng.integers(1, 4)
+            lab[lab == a + 1] = a  # a merge
+        if rng.uniform() < 0.3:
+            lab[lab == rng.integers(1, 9)] = 0  # a miss
+        lab = np.roll(lab, rng.integers(-1, 2), axis=1)
+        ids = np.unique(lab[lab > 0])
+        samples.append((lab[None] == ids[:, None, None], rng.uniform(0.3, 1.0, len(ids))))
+    return samples
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("p", [0.5, 0.9, 1.0])
+def test_label_image_path_equals_the_mask_path(seed, p, monkeypatch):
+    samples = _random_partition_samples(np.random.default_rng(seed))
+    fast = confidence_masks(samples, p)
+    monkeypatch.setattr(cm, "_sample_labels", lambda *args: None)
+    slow = confidence_masks(samples, p)
+    assert len(fast.masks) > 0
+    np.testing.assert_array_equal(fast.masks, slow.masks)
+    np.testing.assert_array_equal(fast.scores, slow.scores)
+    np.testing.assert_array_equal(fast.confidence, slow.confidence)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_label_images_give_the_same_masks_as_mask_samples(seed):
+    samples = _random_partition_samples(np.random.default_rng(seed))
+    labels = np.stack([masks_to_labels(m, np.arange(len(m))) for m, _ in samples])
+    from_labels = cm.confidence_masks_from_labels(labels, [s for _, s in samples], 0.75)
+    from_masks = confidence_masks(samples, 0.75)
+    np.testing.assert_array_equal(from_labels.masks, from_masks.masks)
+    np.testing.assert_array_equal(from_labels.scores, from_masks.scores)
+    np.testing.assert_array_equal(from_labels.confidence, from_masks.confidence)
+
+
+def test_label_images_outside_their_scores_are_refused():
+    with pytest.raises(ValueError, match="0..n_g"):
+        cm.confidence_masks_from_labels(np.full((2, 3, 3), 2), [np.ones(1), np.ones(2)], 0.5)

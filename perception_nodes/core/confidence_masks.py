@@ -72,6 +72,10 @@ def confidence_masks(samples: list[tuple[np.ndarray, np.ndarray]], p: float,
     flat, scores, sample_of, (h, w) = _stack(samples)
     k = len(samples)
     need = max(1, math.ceil(k * p - 1e-9))
+    labels = _sample_labels(flat, sample_of, k)
+    if labels is not None:  # what decoders give: each sample a partition of the image
+        return _confidence_masks_disjoint(labels, np.bincount(sample_of, minlength=k), scores,
+                                          need, (h, w), min_score, max_instances)
     area = flat.sum(axis=1)
     by_pixel = np.ascontiguousarray(flat.T)  # (P, T): gathering pixels reads whole rows
     taken = np.zeros(h * w, dtype=bool)
@@ -100,6 +104,163 @@ def confidence_masks(samples: list[tuple[np.ndarray, np.ndarray]], p: float,
     confidence = _agreement(flat, sample_of, k, published).reshape(h, w)
     masks = published.reshape(len(chosen_masks), h, w)
     return InstancePrediction(masks, np.asarray(chosen_scores, np.float32), confidence)
+
+
+def confidence_masks_from_labels(labels: np.ndarray, scores: list[np.ndarray], p: float,
+                                 min_score: float = 0.1, max_instances: int = 100
+                                 ) -> InstancePrediction:
+    """:func:`confidence_masks` of ``k`` samples given as label images, as decoders give
+    them: ``labels (k, H, W)`` integers (0 none, mask ``i`` of sample ``g`` is label
+    ``i + 1``) and ``scores[g] (n_g,)``. Same result, without building masks."""
+    labels = np.asarray(labels)
+    if labels.ndim != 3 or len(labels) != len(scores) or len(labels) == 0:
+        raise ValueError(f"need (k, H, W) labels and k score arrays, got {labels.shape} and "
+                         f"{len(scores)}")
+    if not 0.0 < p <= 1.0:
+        raise ValueError(f"confidence requirement p must be in (0, 1], got {p}")
+    k, h, w = labels.shape
+    counts = np.array([len(s) for s in scores])
+    flat = labels.reshape(k, h * w).astype(np.int32)
+    if flat.min(initial=0) < 0 or (flat.max(axis=1, initial=0) > counts).any():
+        raise ValueError("labels must lie in 0..n_g for each sample")
+    need = max(1, math.ceil(k * p - 1e-9))
+    all_scores = np.concatenate([np.asarray(s, np.float64).reshape(-1) for s in scores])
+    return _confidence_masks_disjoint(flat, counts, all_scores, need, (h, w), min_score,
+                                      max_instances)
+
+
+def _sample_labels(flat: np.ndarray, sample_of: np.ndarray, k: int) -> np.ndarray | None:
+    """``(k, P) int32`` label image of each sample (mask ``i`` of a sample is label
+    ``i + 1``), or None when some sample's masks overlap."""
+    labels = np.zeros((k, flat.shape[1]), np.int32)
+    for g in range(k):
+        in_g = np.flatnonzero(sample_of == g)
+        if in_g.size == 0:
+            continue
+        m = flat[in_g]
+        if (m.sum(axis=0) > 1).any():
+            return None
+        labels[g] = np.where(m.any(axis=0), np.argmax(m, axis=0) + 1, 0)
+    return labels
+
+
+class _LabelSamples:
+    """Samples as label images, for overlap counts by ``bincount`` instead of mask sums."""
+
+    def __init__(self, labels: np.ndarray, masks_per_sample: np.ndarray) -> None:
+        self.labels = labels
+        self.k = labels.shape[0]
+        self.width = int(masks_per_sample.max(initial=0)) + 1
+        # index of a sample's first mask among all masks (the order of ``scores``)
+        self.first = np.concatenate([[0], np.cumsum(masks_per_sample)[:-1]]).astype(int)
+        self.shift = (np.arange(self.k) * self.width)[:, None]
+
+    def best_overlaps(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per sample, the label overlapping pixels ``idx`` most and the overlap (0: none)."""
+        table = np.bincount((self.labels[:, idx] + self.shift).ravel(),
+                            minlength=self.k * self.width).reshape(self.k, self.width)
+        table[:, 0] = 0
+        best = np.argmax(table, axis=1)
+        return best, table[np.arange(self.k), best]
+
+
+def _candidate_scores(samples: _LabelSamples, own: np.ndarray, area: np.ndarray,
+                      scores: np.ndarray, need: int, seed_map: np.ndarray,
+                      counted: np.ndarray) -> np.ndarray:
+    """Candidate scores of many seeds at once (-inf: no candidate), each on its pixels where
+    ``counted (k, P)`` holds: one histogram of (seed, sample, label) replaces a loop.
+
+    ``own (n,)`` is each seed's sample, ``seed_map (k, P)`` the seed of each sample's pixel.
+    Seeds with no counted pixel come out -inf.
+    """
+    k, width, labels = samples.k, samples.width, samples.labels
+    n = len(own)
+    g_idx, p_idx = np.nonzero(counted)
+    t = seed_map[g_idx, p_idx]
+    keys = (t[:, None] * k + np.arange(k)[None, :]) * width + labels[:, p_idx].T
+    table = np.bincount(keys.ravel(), minlength=n * k * width).reshape(n, k, width)
+    table[:, :, 0] = 0
+    best = table.argmax(axis=2)
+    overlap = np.take_along_axis(table, best[..., None], 2)[..., 0]
+    rows = np.arange(n)[:, None]
+    overlap[np.arange(n), own] = -1
+    others = np.argsort(-overlap, axis=1, kind="stable")[:, : need - 1]
+    valid = (overlap[rows, others] > 0).all(axis=1)
+    oth = others[t]
+    inside = (labels[oth, p_idx[:, None]] == best[t[:, None], oth]).all(axis=1)
+    n_pixels = np.bincount(t[inside], minlength=n).astype(np.float64)
+    members = np.concatenate([rows, samples.first[others] + best[rows, others] - 1], axis=1)
+    members = np.clip(members, 0, n - 1)  # rows that are not valid are discarded below
+    out = (scores[members] * n_pixels[:, None] / area[members]).mean(axis=1)
+    out[~valid | (n_pixels == 0)] = -np.inf
+    return out
+
+
+def _confidence_masks_disjoint(labels: np.ndarray, masks_per_sample: np.ndarray,
+                               scores: np.ndarray, need: int, hw: tuple[int, int],
+                               min_score: float, max_instances: int) -> InstancePrediction:
+    """Algorithm 1 exactly as :func:`confidence_masks`, on label images (disjoint masks)."""
+    samples = _LabelSamples(labels, masks_per_sample)
+    seeds = [(g, lab) for g in range(samples.k) for lab in range(1, masks_per_sample[g] + 1)]
+    g_idx, p_idx = np.nonzero(labels > 0)
+    seed_of = samples.first[g_idx] + labels[g_idx, p_idx] - 1
+    order = np.argsort(seed_of, kind="stable")  # pixels stay in order within a seed
+    bounds = np.cumsum(np.bincount(seed_of, minlength=len(seeds)))[:-1]
+    seed_pixels = np.split(p_idx[order], bounds)
+    area = np.array([len(px) for px in seed_pixels], np.float64)
+    taken = np.zeros(labels.shape[1], dtype=bool)
+    rank = np.arange(samples.k)
+
+    def candidate(hi: int) -> tuple[float, np.ndarray] | None:
+        g = seeds[hi][0]
+        idx = seed_pixels[hi]
+        idx = idx[~taken[idx]]
+        if idx.size == 0:
+            return None
+        best, overlap = samples.best_overlaps(idx)
+        overlap[g] = -1
+        # samples by decreasing overlap, ties by index (a stable sort, as the mask path)
+        others = np.lexsort((rank, -overlap))[: need - 1]
+        if need > 1 and overlap[others[-1]] <= 0:
+            return None
+        inside = (labels[others[:, None], idx[None, :]] == best[others][:, None]).all(axis=0)
+        n_pixels = int(np.count_nonzero(inside))
+        if n_pixels == 0:
+            return None
+        members = np.concatenate([[hi], samples.first[others] + best[others] - 1])
+        return float((scores[members] * n_pixels / area[members]).mean()), idx[inside]
+
+    own = np.array([g for g, _ in seeds], dtype=int)
+    seed_map = np.where(labels > 0, samples.first[:, None] + labels - 1, len(seeds))
+    # First scores from one histogram; after each pick only the seeds that lost pixels are
+    # rescored, one by one (a few per pick), and pixels are kept only for the picked.
+    cand_score = _candidate_scores(samples, own, area, scores, need, seed_map, labels > 0)
+    chosen, chosen_scores = [], []
+    while len(chosen) < max_instances and len(seeds):
+        hi = int(np.argmax(cand_score))
+        if not cand_score[hi] > min_score:
+            break
+        pixels = candidate(hi)[1]
+        taken[pixels] = True
+        chosen.append(pixels)
+        chosen_scores.append(cand_score[hi])
+        hit = np.unique(seed_map[:, pixels])
+        for j in hit[hit < len(seeds)]:
+            cand = candidate(int(j))
+            cand_score[j] = cand[0] if cand else -np.inf
+    h, w = hw
+    published = np.zeros((len(chosen), h * w), dtype=bool)
+    confidence = np.zeros(h * w, np.float32)
+    for i, pixels in enumerate(chosen):
+        published[i, pixels] = True
+        best, overlap = samples.best_overlaps(pixels)
+        for g in np.flatnonzero(overlap > 0):
+            confidence[pixels] += labels[g, pixels] == best[g]
+    free = ~published.any(axis=0)
+    confidence[free] = (labels[:, free] == 0).sum(axis=0)
+    return InstancePrediction(published.reshape(-1, h, w),
+                              np.asarray(chosen_scores, np.float32),
+                              (confidence / np.float32(samples.k)).reshape(h, w))
 
 
 def _candidate(hi: int, flat: np.ndarray, by_pixel: np.ndarray, taken: np.ndarray,

@@ -88,6 +88,38 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -50, 50)))
 
 
+def decode_instance_labels(fg_logit: np.ndarray, heatmap_logit: np.ndarray,
+                           offsets: np.ndarray, fg_threshold: float = 0.5,
+                           centre_threshold: float = 0.3, max_vote_distance: float = 3.0,
+                           min_cells: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Instances of one image on the network's grid: ``(h, w) int32`` labels (0 none, 1..N)
+    and ``(N,) float32`` scores (peak heatmap probability times the mean foreground
+    probability of the instance). Arguments as :func:`decode_instances`."""
+    fg = _sigmoid(fg_logit.astype(np.float32))
+    heat = _sigmoid(heatmap_logit.astype(np.float32))
+    h, w = fg.shape
+    peaks = (heat == cv2.dilate(heat, np.ones((3, 3), np.uint8))) & (heat > centre_threshold)
+    pr, pc = np.nonzero(peaks)
+    grid = np.zeros((h, w), np.int32)
+    fg_cells = fg > fg_threshold
+    if pr.size == 0 or not fg_cells.any():
+        return grid, np.zeros(0, np.float32)
+    rows, cols = np.nonzero(fg_cells)
+    vote_r = rows + offsets[0][rows, cols]
+    vote_c = cols + offsets[1][rows, cols]
+    d2 = (vote_r[:, None] - pr[None]) ** 2 + (vote_c[:, None] - pc[None]) ** 2
+    owner = np.argmin(d2, axis=1)
+    keep = d2[np.arange(len(owner)), owner] <= max_vote_distance**2
+    grid[rows[keep], cols[keep]] = owner[keep] + 1
+    cells = np.bincount(grid.ravel(), minlength=pr.size + 1)[1:]
+    fg_sum = np.bincount(grid.ravel(), fg.ravel(), minlength=pr.size + 1)[1:]
+    kept = np.flatnonzero(cells >= min_cells)
+    renumber = np.zeros(pr.size + 1, np.int32)
+    renumber[kept + 1] = np.arange(1, kept.size + 1)
+    scores = (heat[pr[kept], pc[kept]] * fg_sum[kept] / cells[kept]).astype(np.float32)
+    return renumber[grid], scores
+
+
 def decode_instances(fg_logit: np.ndarray, heatmap_logit: np.ndarray, offsets: np.ndarray,
                      image_size: tuple[int, int], fg_threshold: float = 0.5,
                      centre_threshold: float = 0.3, max_vote_distance: float = 3.0,
@@ -107,31 +139,9 @@ def decode_instances(fg_logit: np.ndarray, heatmap_logit: np.ndarray, offsets: n
         Masks ``(N, H, W) bool`` (upsampled from the grid, nearest), scores = peak heatmap
         probability times the mean foreground probability of the instance.
     """
-    fg = _sigmoid(fg_logit.astype(np.float32))
-    heat = _sigmoid(heatmap_logit.astype(np.float32))
-    h, w = fg.shape
-    peaks = (heat == cv2.dilate(heat, np.ones((3, 3), np.uint8))) & (heat > centre_threshold)
-    pr, pc = np.nonzero(peaks)
-    empty = InstancePrediction(np.zeros((0, *image_size), bool), np.zeros(0, np.float32))
-    fg_cells = fg > fg_threshold
-    if pr.size == 0 or not fg_cells.any():
-        return empty
-    rows, cols = np.nonzero(fg_cells)
-    vote_r = rows + offsets[0][rows, cols]
-    vote_c = cols + offsets[1][rows, cols]
-    d2 = (vote_r[:, None] - pr[None]) ** 2 + (vote_c[:, None] - pc[None]) ** 2
-    owner = np.argmin(d2, axis=1)
-    keep = d2[np.arange(len(owner)), owner] <= max_vote_distance**2
-    grid = np.zeros((h, w), np.int32)
-    grid[rows[keep], cols[keep]] = owner[keep] + 1
-    full = cv2.resize(grid, (image_size[1], image_size[0]), interpolation=cv2.INTER_NEAREST)
-    masks, scores = [], []
-    for i in range(pr.size):
-        cells = grid == i + 1
-        if cells.sum() < min_cells:
-            continue
-        masks.append(full == i + 1)
-        scores.append(float(heat[pr[i], pc[i]] * fg[cells].mean()))
-    if not masks:
-        return empty
-    return InstancePrediction(np.array(masks), np.asarray(scores, np.float32))
+    grid, scores = decode_instance_labels(fg_logit, heatmap_logit, offsets, fg_threshold,
+                                          centre_threshold, max_vote_distance, min_cells)
+    full = grid if grid.shape == tuple(image_size) else \
+        cv2.resize(grid, (image_size[1], image_size[0]), interpolation=cv2.INTER_NEAREST)
+    masks = full[None] == np.arange(1, len(scores) + 1, dtype=np.int32)[:, None, None]
+    return InstancePrediction(masks, scores)

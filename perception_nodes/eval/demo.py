@@ -32,6 +32,10 @@ DEMO_TOPICS = {
     "/sim/suction_gauge": "std_msgs/msg/Float32MultiArray",
     "/sim/pick/before/image_raw": "sensor_msgs/msg/Image",
     "/sim/pick/after/image_raw": "sensor_msgs/msg/Image",
+    "/segmentation/instance_labels": "sensor_msgs/msg/Image",
+    "/segmentation/confidence": "sensor_msgs/msg/Image",
+    "/segmentation/instance_scores": "sensor_msgs/msg/Image",
+    "/segmentation/overlay": "sensor_msgs/msg/Image",
     "/diagnostics": "diagnostic_msgs/msg/DiagnosticArray",
 }
 
@@ -42,9 +46,10 @@ def _stamp(msg) -> tuple[int, int]:
 
 def write_overlays(bag: Path, out_dir: Path, every: int = 10) -> list[Path]:
     """Ground-truth overlays of every ``every``-th camera frame and of each picked frame,
-    with the pick point marked; returns the PNG paths."""
+    with the pick point marked, and the segmentation node's overlay of the same frame beside
+    it when the bag has one; returns the PNG paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    frames, labels, infos, picks = {}, {}, {}, []
+    frames, labels, infos, picks, segmented = {}, {}, {}, [], {}
     for topic, msgtype, _, raw in read_bag(bag):
         msg = deserialize(raw, msgtype)
         if topic == "/camera/color/image_raw":
@@ -55,6 +60,8 @@ def write_overlays(bag: Path, out_dir: Path, every: int = 10) -> list[Path]:
             infos[_stamp(msg)] = msg
         elif topic == "/sim/pick_request":
             picks.append(msg)
+        elif topic == "/segmentation/overlay":
+            segmented[_stamp(msg)] = msg
     written = []
     picked = {_stamp(m): m for m in picks}
     for i, stamp in enumerate(sorted(frames)):
@@ -74,6 +81,10 @@ def write_overlays(bag: Path, out_dir: Path, every: int = 10) -> list[Path]:
             cv2.line(image, tuple(int(round(c)) for c in pixel[0]),
                      tuple(int(round(c)) for c in tip[0]), (255, 255, 0), 2)
             name += "_pick"
+        if stamp in segmented:
+            seg = image_to_numpy(segmented[stamp])
+            if seg.shape == image.shape:
+                image = np.hstack([image, seg])
         path = out_dir / f"{name}.png"
         cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         written.append(path)

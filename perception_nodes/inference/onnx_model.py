@@ -64,6 +64,9 @@ class OnnxModel:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads
+        # Idle ORT workers would otherwise spin after each run and take the cores from the
+        # numpy post-processing that follows it in the same callback.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.path = path
         self.session = ort.InferenceSession(str(path), options,
                                             providers=select_providers(providers))

@@ -10,15 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from perception_nodes.core.confidence_masks import (
     InstancePrediction,
-    confidence_masks,
-    resize_prediction,
+    confidence_masks_from_labels,
+    masks_to_labels,
     union_nms,
 )
-from perception_nodes.core.instance_encoding import decode_instances, preprocess
+from perception_nodes.core.instance_encoding import decode_instance_labels, preprocess
 from perception_nodes.inference.onnx_model import OnnxModel
 
 MODES = ("confidence_mask", "union_nms", "prior_mean", "baseline")
@@ -55,35 +56,58 @@ class SegmenterRunner:
     def provider(self) -> str:
         return self.model.provider
 
-    def _instances(self, out: np.ndarray, image_size: tuple[int, int]) -> InstancePrediction:
-        d = self.decode
-        return decode_instances(out[0], out[1], out[2:4], image_size, d.fg_threshold,
-                                d.centre_threshold, d.max_vote_distance)
-
-    def predict(self, rgb: np.ndarray, num_samples: int
-                ) -> tuple[InstancePrediction, list[InstancePrediction]]:
-        """``(prior mean, [k samples])`` of an ``(H, W, 3) uint8`` image, on the network's
-        grid (``H/4 x W/4`` of the model input; see :func:`resize_prediction`)."""
+    def predict_labels(self, rgb: np.ndarray, num_samples: int
+                       ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Prior mean and ``num_samples`` draws of an ``(H, W, 3) uint8`` image as grid label
+        images ``(1 + k, h, w) int32`` (``h, w`` = the model input / 4) with their scores."""
         eps = np.zeros((num_samples + 1, self.latent_dim), np.float32)
         eps[1:] = self.rng.standard_normal((num_samples, self.latent_dim), dtype=np.float32)
         out = self.model.run({"image": preprocess(rgb, self.input_size), "eps": eps})["out"]
-        grid = out.shape[2:]
-        return self._instances(out[0], grid), [self._instances(o, grid) for o in out[1:]]
+        d = self.decode
+        decoded = [decode_instance_labels(o[0], o[1], o[2:4], d.fg_threshold,
+                                          d.centre_threshold, d.max_vote_distance)
+                   for o in out]
+        return np.stack([lab for lab, _ in decoded]), [s for _, s in decoded]
+
+    def predict(self, rgb: np.ndarray, num_samples: int
+                ) -> tuple[InstancePrediction, list[InstancePrediction]]:
+        """``(prior mean, [k samples])`` of an ``(H, W, 3) uint8`` image as masks on the
+        network's grid (see :func:`label_image` for image resolution)."""
+        labels, scores = self.predict_labels(rgb, num_samples)
+        preds = [InstancePrediction(lab[None] == np.arange(1, len(s) + 1)[:, None, None], s)
+                 for lab, s in zip(labels, scores, strict=True)]
+        return preds[0], preds[1:]
 
 
 def run_mode(runner: SegmenterRunner, rgb: np.ndarray, mode: str, num_samples: int = 8,
              confidence_p: float = 0.9, nms_iou: float = 0.5) -> InstancePrediction:
     """Instances of ``rgb`` by ``mode`` (``MODES``; ``baseline`` and ``prior_mean`` decode
-    one hypothesis, the others ``num_samples`` draws)."""
+    one hypothesis, the others ``num_samples`` draws), on the network's grid: bring them to
+    the image with :func:`label_image` (or ``resize_prediction`` for masks)."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; one of {MODES}")
-    size = rgb.shape[:2]
     if mode in ("prior_mean", "baseline"):
-        return resize_prediction(runner.predict(rgb, 0)[0], size)
-    _, samples = runner.predict(rgb, num_samples)
+        return runner.predict(rgb, 0)[0]
     if mode == "confidence_mask":
-        pred = confidence_masks([(s.masks, s.scores) for s in samples], confidence_p)
-    else:
-        pooled = np.concatenate([s.masks for s in samples])
-        pred = union_nms(pooled, np.concatenate([s.scores for s in samples]), nms_iou)
-    return resize_prediction(pred, size)
+        labels, scores = runner.predict_labels(rgb, num_samples)
+        return confidence_masks_from_labels(labels[1:], scores[1:], confidence_p)
+    _, samples = runner.predict(rgb, num_samples)
+    pooled = np.concatenate([s.masks for s in samples])
+    return union_nms(pooled, np.concatenate([s.scores for s in samples]), nms_iou)
+
+
+def label_image(pred: InstancePrediction, size: tuple[int, int], score_threshold: float = 0.0
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Instances scoring at least ``score_threshold`` as an ``(H, W) uint16`` label image
+    (label ``i + 1`` has score ``scores[i]``; overlaps go to the higher score) and the
+    ``(H, W) float32`` confidence (1.0 where the method has none), both resized nearest from
+    the grid; returns ``(labels, confidence, scores)``."""
+    keep = pred.scores >= score_threshold
+    scores = pred.scores[keep].astype(np.float32)
+    grid = masks_to_labels(pred.masks[keep], scores)
+    h, w = size
+    labels = cv2.resize(grid, (w, h), interpolation=cv2.INTER_NEAREST)
+    conf = pred.confidence if pred.confidence is not None else \
+        np.ones(grid.shape, np.float32)
+    confidence = cv2.resize(conf.astype(np.float32), (w, h), interpolation=cv2.INTER_NEAREST)
+    return labels, confidence, scores

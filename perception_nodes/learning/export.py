@@ -44,10 +44,22 @@ def export_onnx(model: LatentSegmenter, input_size: tuple[int, int], path: Path 
                       opset_version=OPSET, dynamo=False)
     with torch.no_grad():
         expected = wrapper(image, eps).numpy()
-    got = OnnxModel(tmp, providers="cpu").run({"image": image.numpy(), "eps": eps.numpy()})
+    return check_onnx(tmp, {"image": image.numpy(), "eps": eps.numpy()}, expected, tolerance,
+                      path)
+
+
+def check_onnx(tmp: Path, feeds: dict[str, np.ndarray], expected: np.ndarray,
+               tolerance: float = 1e-3, final: Path | None = None) -> float:
+    """Run an exported file in ONNX Runtime and compare ``out`` with torch's; the file moves
+    to ``final`` when it agrees and is deleted when it does not.
+
+    Returns the largest absolute difference; raises RuntimeError above ``tolerance``.
+    """
+    got = OnnxModel(tmp, providers="cpu").run(feeds)
     diff = float(np.abs(got["out"] - expected).max())
     if diff > tolerance:
-        tmp.unlink()
+        Path(tmp).unlink()
         raise RuntimeError(f"ONNX Runtime differs from torch by {diff} (> {tolerance})")
-    tmp.replace(path)
+    if final is not None:
+        Path(tmp).replace(final)
     return diff

@@ -42,3 +42,32 @@ def write_model_card(name: str, onnx_path: Path, train_summary: Path, command: s
                   f"{100 * f['double_pick_rate']:.2f}%, pickable area {f['pickable_area']:.3f}, "
                   f"ROC AUC {report['table_iii'][method]:.3f}; command: `{eval_command}`."]
     out.write_text("\n".join(lines) + "\n")
+
+
+def publish_model(name: str, run_dir: Path, command: str, models_dir: Path,
+                  eval_report: Path | None = None, eval_command: str = "",
+                  method: str = "confidence_mask") -> Path:
+    """Copy a training run's ONNX into ``models_dir/NAME.onnx`` with its training summary and
+    a model card, and list it in ``manifest.yaml`` with its sha256 (written atomically)."""
+    import shutil
+
+    import yaml
+
+    run_dir, models_dir = Path(run_dir), Path(models_dir)
+    onnx = models_dir / f"{name}.onnx"
+    shutil.copyfile(run_dir / "model.onnx", onnx)
+    summary = models_dir / f"{name}.train.json"
+    shutil.copyfile(run_dir / "summary.json", summary)
+    card = models_dir / f"{name}.md"
+    write_model_card(name, onnx, summary, command, eval_report, eval_command, method, card)
+    manifest_path = models_dir / "manifest.yaml"
+    manifest = yaml.safe_load(manifest_path.read_text()) if manifest_path.exists() else None
+    manifest = manifest or {}
+    entries = manifest.get("models") or {}
+    entries[name] = {"file": onnx.name, "sha256": sha256_of(onnx), "card": card.name}
+    manifest["models"] = entries
+    tmp = manifest_path.with_suffix(".yaml.tmp")
+    tmp.write_text("# Every model the nodes can load: name -> file, sha256, model card. "
+                   "See README.md here.\n" + yaml.safe_dump(manifest, sort_keys=True))
+    tmp.replace(manifest_path)
+    return card

@@ -14,10 +14,9 @@ import time
 import numpy as np
 from sensor_msgs.msg import Image
 
-from perception_nodes.core.confidence_masks import masks_to_labels
 from perception_nodes.core.overlay import draw_label_overlay
 from perception_nodes.inference.onnx_model import MODELS_DIR, resolve_model
-from perception_nodes.inference.segmenter import MODES, SegmenterRunner, run_mode
+from perception_nodes.inference.segmenter import MODES, SegmenterRunner, label_image, run_mode
 from perception_nodes.ros.image_conversion import (
     ImageConversionError,
     image_to_rgb,
@@ -79,14 +78,9 @@ class SegmentationNode(ManagedNode):
             return
         p = self.params
         pred = run_mode(self.runner, rgb, p["mode"], p["num_samples"], p["confidence_p"])
-        keep = pred.scores >= p["score_threshold"]
-        masks, scores = pred.masks[keep], pred.scores[keep]
-        labels = masks_to_labels(masks, scores)
-        confidence = pred.confidence if pred.confidence is not None else \
-            np.ones(labels.shape, np.float32)
+        labels, confidence, scores = label_image(pred, rgb.shape[:2], p["score_threshold"])
         self.pub_labels.publish(numpy_to_image(labels, "mono16", msg.header))
-        self.pub_conf.publish(numpy_to_image(confidence.astype(np.float32), "32FC1",
-                                             msg.header))
+        self.pub_conf.publish(numpy_to_image(confidence, "32FC1", msg.header))
         row = scores.astype(np.float32)[None] if len(scores) else np.zeros((1, 1), np.float32)
         self.pub_scores.publish(numpy_to_image(row, "32FC1", msg.header))
         if p["publish_overlay"]:
