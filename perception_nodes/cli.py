@@ -113,6 +113,13 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    if args.capability == "superpixel":
+        from perception_nodes.eval.superpixel_eval import run_eval as run_superpixel_eval
+
+        out = args.out if args.out != "runs/eval/segmentation" else "runs/eval/superpixel"
+        report = run_superpixel_eval(args.data, args.split, args.model, args.scenes, out)
+        print(json.dumps(report, indent=None if args.json else 2))
+        return 0
     from perception_nodes.eval.segmentation_eval import run_eval
 
     report = run_eval(args.data, args.split, args.latent, args.baseline, args.scenes, args.out,
@@ -169,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("topics", nargs="*", help="topics (default: all discovered)")
     r.add_argument("--duration", type=float, default=0.0, help="seconds; 0 = until Ctrl-C")
     r.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap")
-    r.add_argument("--discovery-s", type=float, default=2.0)
+    r.add_argument("--discovery-s", type=float, default=5.0,
+                   help="how long to wait for the topics to appear")
     r.set_defaults(func=_cmd_record)
 
     p = sub.add_parser("replay", help="publish a bag at its recorded rate")
@@ -192,12 +200,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_dataset)
 
     e = sub.add_parser("eval", help="evaluate a capability on a generated split")
-    e.add_argument("capability", choices=("segmentation",))
+    e.add_argument("capability", choices=("segmentation", "superpixel"))
     e.add_argument("--split", choices=("val", "test"), default="test")
     e.add_argument("--data", default="data/sim")
     e.add_argument("--scenes", type=int, default=300)
     e.add_argument("--latent", default="models/latent_segmenter.onnx")
     e.add_argument("--baseline", default="models/baseline_segmenter.onnx")
+    e.add_argument("--model", default="models/superpixel_segmenter.onnx",
+                   help="superpixel: the model")
     e.add_argument("--samples", type=int, default=8)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--out", default="runs/eval/segmentation")

@@ -22,7 +22,8 @@ def ros_context():
 
 @pytest.fixture(scope="session")
 def smoke_models(tmp_path_factory):
-    """A models folder with smoke-trained latent and baseline segmenters and a manifest."""
+    """A models folder with smoke-trained latent, baseline and superpixel segmenters and a
+    manifest."""
     import yaml
 
     from perception_nodes.inference.onnx_model import sha256_of
@@ -35,5 +36,12 @@ def smoke_models(tmp_path_factory):
                *extra])
         path = root / name / "model.onnx"
         entries[name] = {"file": f"{name}/model.onnx", "sha256": sha256_of(path)}
+    from perception_nodes.learning.superpixel_train import main as train_superpixel
+
+    train_superpixel(["--preset", "smoke", "--data", str(root / "data"), "--out",
+                      str(root / "superpixel_segmenter")])
+    path = root / "superpixel_segmenter" / "model.onnx"
+    entries["superpixel_segmenter"] = {"file": "superpixel_segmenter/model.onnx",
+                                       "sha256": sha256_of(path)}
     (root / "manifest.yaml").write_text(yaml.safe_dump({"models": entries}))
     return root

@@ -53,7 +53,8 @@ def test_record_cli_captures_live_topics(ros_context, tmp_path):
     executor = SingleThreadedExecutor(context=ros_context)
     executor.add_node(node)
     out = tmp_path / "rec"
-    proc = subprocess.Popen(CLI + ["record", str(out), "/cli_test/chatter", "--duration", "4"],
+    proc = subprocess.Popen(CLI + ["record", str(out), "/cli_test/chatter", "--duration", "4",
+                                   "--discovery-s", "30"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     end = time.monotonic() + 60
     sent = 0

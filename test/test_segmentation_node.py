@@ -17,7 +17,8 @@ from perception_nodes.sim.cell import CellConfig, PickingCell
 TOPICS = ("instance_labels", "confidence", "instance_scores", "overlay")
 
 
-@pytest.mark.parametrize("mode", ["confidence_mask", "union_nms", "prior_mean", "baseline"])
+@pytest.mark.parametrize("mode", ["confidence_mask", "union_nms", "prior_mean", "baseline",
+                                  "superpixel"])
 def test_outputs_match_the_input_stamp(ros_context, smoke_models, mode):
     node = SegmentationNode(context=ros_context, parameter_overrides=[
         Parameter("models_dir", value=str(smoke_models)), Parameter("mode", value=mode),

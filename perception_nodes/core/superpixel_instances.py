@@ -7,8 +7,8 @@ closer than delta_a in embedding space removed, then every item element assigned
 nearest centre in embedding space, rejected beyond a distance. :func:`cluster_all_to_all`
 is the baseline without predicted centres (Table I, row 0): an all-to-all distance matrix
 of the item elements, linked below a distance, connected components. Grid labels go to
-full resolution either through the superpixels (:func:`upsample_labels`) or by plain
-bilinear upsampling of each instance's indicator (:func:`bilinear_labels`).
+full resolution either through the superpixels (``grid_slic.upsample_grid``) or by plain
+bilinear upsampling of each instance's indicator (:func:`bilinear_label_image`).
 """
 
 from __future__ import annotations
@@ -19,9 +19,6 @@ import cv2
 import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
-
-from perception_nodes.core.confidence_masks import InstancePrediction
-from perception_nodes.core.grid_slic import upsample_grid
 
 CENTRE_THRESHOLD = 0.7
 DELTA_A = 0.1
@@ -125,22 +122,16 @@ def cluster_all_to_all(out: np.ndarray, fg_threshold: float = 0.5,
     return _relabel(labels, _scores(labels, n, fg, ones), min_cells)
 
 
-def upsample_labels(inst: GridInstances, superpixels: np.ndarray) -> InstancePrediction:
-    """Full-resolution instances through the superpixels' one-to-many mapping."""
-    return _to_prediction(upsample_grid(inst.labels, superpixels), inst.scores)
-
-
-def bilinear_labels(inst: GridInstances, size: tuple[int, int]) -> InstancePrediction:
-    """Full-resolution instances by bilinear upsampling of each instance's indicator (and
-    of the background), each pixel taking the largest."""
-    n = len(inst.scores)
-    onehot = (inst.labels[..., None] == np.arange(n + 1)).astype(np.float32)
-    up = np.stack([cv2.resize(onehot[..., i], (size[1], size[0]),
-                              interpolation=cv2.INTER_LINEAR) for i in range(n + 1)], -1)
-    return _to_prediction(np.argmax(up, axis=-1).astype(np.uint16), inst.scores)
-
-
-def _to_prediction(labels: np.ndarray, scores: np.ndarray) -> InstancePrediction:
-    masks = labels[None] == np.arange(1, len(scores) + 1, dtype=labels.dtype)[:, None, None]
-    present = masks.reshape(len(scores), -1).any(axis=1)
-    return InstancePrediction(masks[present], scores[present])
+def bilinear_label_image(grid_labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Plain upsampling, for comparison with the superpixels: each instance's indicator (and
+    the background's) resized bilinearly to ``size`` ``(H, W)``, every pixel taking the
+    largest; returns ``(H, W) uint16`` labels."""
+    best = np.zeros(size, np.float32)
+    out = np.zeros(size, np.uint16)
+    for i in range(int(grid_labels.max()) + 1):
+        up = cv2.resize((grid_labels == i).astype(np.float32), (size[1], size[0]),
+                        interpolation=cv2.INTER_LINEAR)
+        better = up > best
+        best[better] = up[better]
+        out[better] = i
+    return out

@@ -1,4 +1,5 @@
-"""segmentation: instance masks from a distributional (latent) model (seed 000).
+"""segmentation: instance masks from a distributional (latent) model (seed 000), or fast
+superpixel instances (seed 002, ``mode: superpixel``).
 
 Subscribes ``camera/color/image_raw``; publishes, each with the input image's header:
 ``segmentation/instance_labels`` mono16 (0 none), ``segmentation/confidence`` 32FC1 (share
@@ -17,6 +18,7 @@ from sensor_msgs.msg import Image
 from perception_nodes.core.overlay import draw_label_overlay
 from perception_nodes.inference.onnx_model import MODELS_DIR, resolve_model
 from perception_nodes.inference.segmenter import MODES, SegmenterRunner, label_image, run_mode
+from perception_nodes.inference.superpixel import SuperpixelRunner
 from perception_nodes.ros.image_conversion import (
     ImageConversionError,
     image_to_rgb,
@@ -30,7 +32,7 @@ class SegmentationNode(ManagedNode):
     PROCESSES_FRAMES = True
     PARAMS = (
         Param("mode", "confidence_mask", "how instances are formed from the model",
-              choices=MODES),
+              choices=(*MODES, "superpixel")),
         Param("confidence_p", 0.9, "confidence requirement p of confidence masks", min=0.05,
               max=1.0),
         Param("num_samples", 8, "latent samples per image (confidence_mask, union_nms)",
@@ -39,6 +41,8 @@ class SegmentationNode(ManagedNode):
               max=1.0),
         Param("model", "latent_segmenter", "model name in models/manifest.yaml"),
         Param("baseline_model", "baseline_segmenter", "model name used in mode baseline"),
+        Param("superpixel_model", "superpixel_segmenter",
+              "model name used in mode superpixel (seed 002)"),
         Param("models_dir", str(MODELS_DIR), "folder holding manifest.yaml"),
         Param("providers", "auto", "ONNX Runtime providers",
               choices=("auto", "cpu", "cuda", "tensorrt")),
@@ -52,9 +56,13 @@ class SegmentationNode(ManagedNode):
 
     def configure_io(self) -> None:
         p = self.params
-        name = p["baseline_model"] if p["mode"] == "baseline" else p["model"]
-        self.runner = SegmenterRunner(resolve_model(name, p["models_dir"]), p["providers"],
-                                      p["seed"])
+        name = {"baseline": p["baseline_model"], "superpixel": p["superpixel_model"]}.get(
+            p["mode"], p["model"])
+        path = resolve_model(name, p["models_dir"])
+        if p["mode"] == "superpixel":
+            self.runner = SuperpixelRunner(path, p["providers"])
+        else:
+            self.runner = SegmenterRunner(path, p["providers"], p["seed"])
         self.health.info.update(model=name, provider=self.runner.provider, mode=p["mode"])
         self.get_logger().info(f"model {name} on {self.runner.provider}, mode {p['mode']}")
         q = self.pub_qos
@@ -63,6 +71,11 @@ class SegmentationNode(ManagedNode):
         self.pub_scores = self.create_publisher(Image, "segmentation/instance_scores", q)
         self.pub_overlay = self.create_publisher(Image, "segmentation/overlay", q)
         self.create_subscription(Image, "camera/color/image_raw", self._on_image, self.sub_qos)
+
+    def release_io(self) -> None:
+        close = getattr(getattr(self, "runner", None), "close", None)
+        if close is not None:
+            close()
 
     def _on_image(self, msg: Image) -> None:
         if not self.should_process():
@@ -77,8 +90,13 @@ class SegmentationNode(ManagedNode):
                                       throttle_duration_sec=5.0)
             return
         p = self.params
-        pred = run_mode(self.runner, rgb, p["mode"], p["num_samples"], p["confidence_p"])
-        labels, confidence, scores = label_image(pred, rgb.shape[:2], p["score_threshold"])
+        if p["mode"] == "superpixel":
+            labels, scores = self.runner.segment(rgb).instances_above(p["score_threshold"])
+            confidence = np.ones(labels.shape, np.float32)  # one hypothesis
+        else:
+            pred = run_mode(self.runner, rgb, p["mode"], p["num_samples"], p["confidence_p"])
+            labels, confidence, scores = label_image(pred, rgb.shape[:2],
+                                                     p["score_threshold"])
         self.pub_labels.publish(numpy_to_image(labels, "mono16", msg.header))
         self.pub_conf.publish(numpy_to_image(confidence, "32FC1", msg.header))
         row = scores.astype(np.float32)[None] if len(scores) else np.zeros((1, 1), np.float32)

@@ -1,0 +1,116 @@
+"""The superpixel instance model at inference (seed 002): ONNX Runtime plus the core.
+
+The network (``image`` -> ``out (1, 2 + D, h, w)``) and the grid-preserving superpixels of
+the full-resolution image run at the same time on two threads (ONNX Runtime and OpenCV
+release the GIL), as seed 002 runs gSLICr beside the CNN; the clustering then runs on the
+grid and the superpixels carry its labels to every pixel.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from perception_nodes.core.grid_slic import grid_slic, upsample_grid
+from perception_nodes.core.instance_encoding import preprocess
+from perception_nodes.core.superpixel_instances import (
+    GridInstances,
+    bilinear_label_image,
+    cluster_all_to_all,
+    cluster_with_centres,
+)
+from perception_nodes.inference.onnx_model import OnnxModel
+
+
+@dataclass
+class SuperpixelResult:
+    """``labels (H, W) uint16`` (0 none), ``scores (N,) float32`` of labels 1..N, the grid
+    instances, and seconds per stage (``superpixels``, ``network``, ``clustering``,
+    ``upsampling``)."""
+
+    labels: np.ndarray
+    scores: np.ndarray
+    grid: GridInstances
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def instances_above(self, score_threshold: float) -> tuple[np.ndarray, np.ndarray]:
+        """Labels and scores of the instances scoring at least ``score_threshold``,
+        renumbered 1..M in their order."""
+        keep = self.scores >= score_threshold
+        renumber = np.zeros(len(self.scores) + 1, np.uint16)
+        renumber[1:][keep] = np.arange(1, int(keep.sum()) + 1)
+        return renumber[self.labels], self.scores[keep]
+
+
+def superpixel_cell(image_size: tuple[int, int], grid: tuple[int, int]) -> int:
+    """Superpixel size for an image whose network grid is ``grid``: the even number of
+    pixels per grid element nearest to the image's (8 for 640x480 on an 80x60 grid)."""
+    per_cell = image_size[1] / grid[1]
+    return max(2, 2 * int(round(per_cell / 2)))
+
+
+class SuperpixelRunner:
+    """An exported superpixel model and its post-processing.
+
+    Args:
+        path: the ONNX file.
+        providers: ONNX Runtime providers.
+        centres: cluster around predicted centres (the paper) or all-to-all (baseline).
+        upsampling: ``superpixel`` (the paper) or ``bilinear``.
+    """
+
+    def __init__(self, path: Path | str, providers: str | list[str] = "auto",
+                 centres: bool = True, upsampling: str = "superpixel") -> None:
+        if upsampling not in ("superpixel", "bilinear"):
+            raise ValueError(f"upsampling must be superpixel or bilinear, not {upsampling!r}")
+        self.model = OnnxModel(path, providers)
+        shape = self.model.inputs["image"][0]
+        self.input_size = (int(shape[2]), int(shape[3]))
+        self.centres, self.upsampling = centres, upsampling
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="superpixels")
+
+    @property
+    def provider(self) -> str:
+        return self.model.provider
+
+    def _superpixels(self, rgb: np.ndarray, grid: tuple[int, int]
+                     ) -> tuple[np.ndarray, float]:
+        start = time.perf_counter()
+        cell = superpixel_cell(rgb.shape[:2], grid)
+        size = (grid[0] * cell, grid[1] * cell)
+        image = rgb if rgb.shape[:2] == size else \
+            cv2.resize(rgb, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+        return grid_slic(image, cell), time.perf_counter() - start
+
+    def segment(self, rgb: np.ndarray) -> SuperpixelResult:
+        """Instances of an ``(H, W, 3) uint8`` RGB image at its own resolution."""
+        h, w = rgb.shape[:2]
+        grid = (self.input_size[0] // 4, self.input_size[1] // 4)
+        pending = None
+        if self.upsampling == "superpixel":
+            pending = self.pool.submit(self._superpixels, rgb, grid)
+        start = time.perf_counter()
+        out = self.model.run({"image": preprocess(rgb, self.input_size)})["out"][0]
+        seconds = {"network": time.perf_counter() - start}
+        start = time.perf_counter()
+        inst = cluster_with_centres(out) if self.centres else cluster_all_to_all(out)
+        seconds["clustering"] = time.perf_counter() - start
+        if pending is not None:
+            superpixels, seconds["superpixels"] = pending.result()
+            start = time.perf_counter()
+            labels = upsample_grid(inst.labels, superpixels)
+            if labels.shape != (h, w):
+                labels = cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
+        else:
+            start = time.perf_counter()
+            labels = bilinear_label_image(inst.labels, (h, w))
+        seconds["upsampling"] = time.perf_counter() - start
+        return SuperpixelResult(labels.astype(np.uint16), inst.scores, inst, seconds)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
