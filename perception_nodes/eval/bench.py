@@ -172,15 +172,13 @@ def bench_segmentation(width: int = 640, height: int = 480, repeats: int = 10) -
     """Latency of each segmentation mode on one sim frame, with the committed models."""
     from perception_nodes.inference.onnx_model import ModelError, resolve_model
     from perception_nodes.inference.segmenter import MODES, SegmenterRunner, label_image, run_mode
-    from perception_nodes.sim.cell import CellConfig, PickingCell
 
     try:
         latent = SegmenterRunner(resolve_model("latent_segmenter"), "auto")
         baseline = SegmenterRunner(resolve_model("baseline_segmenter"), "auto")
     except ModelError as exc:
         return {"error": str(exc)}
-    with PickingCell(CellConfig(width=width, height=height), seed=200_000) as cell:
-        rgb = cell.render().rgb
+    rgb = _sim_frame(width, height)
     out = {"size": f"{width}x{height}", "provider": latent.provider, "num_samples": 8,
            "measures": "image in, label + confidence images out (what the node publishes)"}
 
@@ -196,6 +194,55 @@ def bench_segmentation(width: int = 640, height: int = 480, repeats: int = 10) -
     return out
 
 
+def _sim_frame(width: int, height: int) -> np.ndarray:
+    from perception_nodes.sim.cell import CellConfig, PickingCell
+
+    with PickingCell(CellConfig(width=width, height=height), seed=200_000) as cell:
+        return cell.render().rgb
+
+
+def bench_superpixel(width: int = 640, height: int = 480, repeats: int = 50) -> dict:
+    """Superpixel mode end to end (image in, label image out, as the node publishes) and
+    the grid SLIC step against OpenCV's SLIC (one iteration) and scikit-image's."""
+    import cv2
+    from skimage.segmentation import slic
+
+    from perception_nodes.core.grid_slic import grid_slic
+    from perception_nodes.inference.onnx_model import ModelError, resolve_model
+    from perception_nodes.inference.superpixel import SuperpixelRunner
+
+    rgb = _sim_frame(width, height)
+    out: dict = {"size": f"{width}x{height}", "cell": 8}
+
+    def opencv_slic() -> None:
+        algo = cv2.ximgproc.createSuperpixelSLIC(cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB),
+                                                 cv2.ximgproc.SLIC, 8, 10.0)
+        algo.iterate(1)
+        algo.getLabels()
+
+    grid_slic(rgb, 8)
+    out["grid_slic"] = _time_calls(lambda: grid_slic(rgb, 8), repeats)
+    opencv_slic()
+    out["opencv_slic_1_iteration"] = _time_calls(opencv_slic, repeats)
+    out["skimage_slic"] = _time_calls(
+        lambda: slic(rgb, n_segments=width * height // 64, compactness=10.0, start_label=0), 3)
+    p50 = out["grid_slic"]["latency_p50_ms"]
+    out["grid_slic_speedup_over_opencv"] = round(
+        out["opencv_slic_1_iteration"]["latency_p50_ms"] / p50, 2)
+    out["grid_slic_speedup_over_skimage"] = round(out["skimage_slic"]["latency_p50_ms"] / p50,
+                                                  1)
+    try:
+        runner = SuperpixelRunner(resolve_model("superpixel_segmenter"), "auto")
+    except ModelError as exc:
+        out["end_to_end"] = {"error": str(exc)}
+        return out
+    out["provider"] = runner.provider
+    runner.segment(rgb)
+    out["end_to_end"] = _time_calls(lambda: runner.segment(rgb).instances_above(0.3), repeats)
+    runner.close()
+    return out
+
+
 BENCHES: dict[str, Callable[[], dict]] = {
     "transport": lambda: {"640x480": bench_transport(640, 480),
                           "1280x720": bench_transport(1280, 720)},
@@ -203,6 +250,7 @@ BENCHES: dict[str, Callable[[], dict]] = {
     "sim_cell": bench_sim_cell,
     "camera_ingest": bench_camera_ingest,
     "segmentation": bench_segmentation,
+    "superpixel": bench_superpixel,
 }
 
 

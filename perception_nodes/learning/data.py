@@ -15,6 +15,26 @@ from perception_nodes.learning.model import STRIDE
 from perception_nodes.sim.dataset import load_scene
 
 
+def load_training_scene(path: Path, size: tuple[int, int], rng: np.random.Generator | None
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """A scene's ``rgb`` and ``labels`` at ``size`` ``(h, w)`` (area / nearest resize), with
+    random flips and a brightness gain of 0.8..1.2 when ``rng`` is given; contiguous."""
+    scene = load_scene(path)
+    rgb, labels = scene["rgb"], scene["labels"]
+    h, w = size
+    if labels.shape != (h, w):
+        labels = cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
+        rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
+    if rng is not None:
+        if rng.uniform() < 0.5:
+            rgb, labels = rgb[:, ::-1], labels[:, ::-1]
+        if rng.uniform() < 0.5:
+            rgb, labels = rgb[::-1], labels[::-1]
+        gain = rng.uniform(0.8, 1.2)
+        rgb = np.clip(rgb.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(rgb), np.ascontiguousarray(labels)
+
+
 class SceneDataset(Dataset):
     """Scenes of one split folder; flips and brightness jitter when ``augment``.
 
@@ -32,23 +52,11 @@ class SceneDataset(Dataset):
         return len(self.paths)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        scene = load_scene(self.paths[index])
-        rgb, labels = scene["rgb"], scene["labels"]
-        h, w = self.input_size
-        if labels.shape != (h, w):
-            labels = cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
-            rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
-        if self.augment:
-            rng = np.random.default_rng([self.seed, self.epoch, index])
-            if rng.uniform() < 0.5:
-                rgb, labels = rgb[:, ::-1], labels[:, ::-1]
-            if rng.uniform() < 0.5:
-                rgb, labels = rgb[::-1], labels[::-1]
-            gain = rng.uniform(0.8, 1.2)
-            rgb = np.clip(rgb.astype(np.float32) * gain, 0, 255).astype(np.uint8)
-        targets = encode_instances(np.ascontiguousarray(labels), STRIDE)
+        rng = np.random.default_rng([self.seed, self.epoch, index]) if self.augment else None
+        rgb, labels = load_training_scene(self.paths[index], self.input_size, rng)
+        targets = encode_instances(labels, STRIDE)
         return {
-            "image": torch.from_numpy(preprocess(np.ascontiguousarray(rgb), (h, w))[0]),
+            "image": torch.from_numpy(preprocess(rgb, self.input_size)[0]),
             "fg": torch.from_numpy(targets.fg),
             "heatmap": torch.from_numpy(targets.heatmap),
             "offsets": torch.from_numpy(targets.offsets),

@@ -11,18 +11,15 @@ target is each instance's most interior grid element.
 from __future__ import annotations
 
 import argparse
-import json
-import math
-import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
 
 from perception_nodes.core.grid_slic import grid_slic, superpixel_targets
 from perception_nodes.core.instance_encoding import instance_centres, preprocess
+from perception_nodes.learning.data import SceneDataset, load_training_scene
+from perception_nodes.learning.engine import fit, save_checkpoint, write_summary
 from perception_nodes.learning.export import OPSET, check_onnx
 from perception_nodes.learning.model import STRIDE
 from perception_nodes.learning.superpixel_model import (
@@ -34,7 +31,7 @@ from perception_nodes.learning.superpixel_model import (
     embedding_loss,
     semantic_loss,
 )
-from perception_nodes.sim.dataset import generate, load_scene
+from perception_nodes.sim.dataset import generate
 
 PRESETS = {
     "smoke": {"height": 48, "width_px": 64, "steps": 3, "batch": 2, "scenes": 4, "lr": 2e-3},
@@ -55,36 +52,14 @@ def grid_targets(rgb: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
     return {"instance_ids": ids, "semantic": (ids > 0).astype(np.int64), "centres": centres}
 
 
-class SuperpixelScenes(Dataset):
+class SuperpixelScenes(SceneDataset):
     """Scenes of one split folder with seed 002's grid targets; seeded flips and gain."""
 
-    def __init__(self, folder: Path | str, input_size: tuple[int, int], seed: int = 0,
-                 limit: int | None = None) -> None:
-        self.paths = sorted(Path(folder).glob("scene_*.npz"))[:limit]
-        if not self.paths:
-            raise FileNotFoundError(f"no scene_*.npz in {folder}; run `perception dataset`")
-        self.input_size, self.seed, self.epoch = input_size, seed, 0
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        scene = load_scene(self.paths[index])
-        rgb, labels = scene["rgb"], scene["labels"]
-        h, w = self.input_size
-        if labels.shape != (h, w):
-            labels = cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
-            rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        if rng.uniform() < 0.5:
-            rgb, labels = rgb[:, ::-1], labels[:, ::-1]
-        if rng.uniform() < 0.5:
-            rgb, labels = rgb[::-1], labels[::-1]
-        rgb = np.clip(rgb.astype(np.float32) * rng.uniform(0.8, 1.2), 0, 255).astype(np.uint8)
-        rgb, labels = np.ascontiguousarray(rgb), np.ascontiguousarray(labels)
-        targets = grid_targets(rgb, labels)
-        return {"image": torch.from_numpy(preprocess(rgb, (h, w))[0]),
-                **{k: torch.from_numpy(v) for k, v in targets.items()}}
+        rgb, labels = load_training_scene(self.paths[index], self.input_size, rng)
+        return {"image": torch.from_numpy(preprocess(rgb, self.input_size)[0]),
+                **{k: torch.from_numpy(v) for k, v in grid_targets(rgb, labels).items()}}
 
 
 def losses(model: SuperpixelSegmenter, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -109,7 +84,6 @@ def build_parser() -> argparse.ArgumentParser:
         ap.add_argument(f"--{key}", type=kind, help="override the preset")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--workers", type=int, default=0, help="data loader processes")
     return ap
 
 
@@ -129,42 +103,13 @@ def main(argv: list[str] | None = None) -> dict:
     folder = Path(cfg["data"]) / "train"
     if cfg["preset"] == "smoke" and not any(folder.glob("scene_*.npz")):
         generate(cfg["data"], "train", cfg["scenes"], width=size[1], height=size[0])
-    data = SuperpixelScenes(folder, size, cfg["seed"], cfg["scenes"])
-    loader = DataLoader(data, batch_size=cfg["batch"], shuffle=True, drop_last=True,
-                        num_workers=args.workers,
-                        generator=torch.Generator().manual_seed(cfg["seed"]))
+    data = SuperpixelScenes(folder, size, augment=True, seed=cfg["seed"])
+    data.paths = data.paths[: cfg["scenes"]]
     model = SuperpixelSegmenter(width=cfg["width"]).train()
-    optim = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        optim, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / cfg["steps"]))))
-    log, step, start = [], 0, time.monotonic()
-    while step < cfg["steps"]:
-        data.epoch += 1
-        for batch in loader:
-            parts = losses(model, batch)
-            if not torch.isfinite(parts["total"]):
-                raise FloatingPointError(f"loss is {parts['total'].item()} at step {step}")
-            optim.zero_grad(set_to_none=True)
-            parts["total"].backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            optim.step()
-            sched.step()
-            step += 1
-            if step % 20 == 0 or step == cfg["steps"]:
-                log.append({"step": step, "seconds": time.monotonic() - start,
-                            **{k: float(v.detach()) for k, v in parts.items()}})
-                print(json.dumps(log[-1]), flush=True)
-            if step >= cfg["steps"]:
-                break
-    ckpt = {"model": model.state_dict(), "args": cfg, "input_size": size, "step": step}
-    torch.save(ckpt, out / "checkpoint.pt.tmp")
-    (out / "checkpoint.pt.tmp").replace(out / "checkpoint.pt")
+    log, steps, seconds = fit(model, data, cfg, lambda m, batch, step: losses(m, batch))
+    save_checkpoint(model, cfg, size, steps, out)
     diff = export_grid_model(model.eval(), size, out / "model.onnx")
-    summary = {"args": cfg, "steps": step, "train_seconds": time.monotonic() - start,
-               "onnx_max_abs_diff": diff, "log": log}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    return summary
-
+    return write_summary(out, cfg, steps, seconds, diff, log)
 
 def export_grid_model(model: SuperpixelSegmenter, size: tuple[int, int], path: Path) -> float:
     """ONNX (``image (1, 3, h, w)`` -> ``out (1, 34, h/4, w/4)``), then one ONNX Runtime

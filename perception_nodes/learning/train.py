@@ -14,17 +14,14 @@ Eq. 3: beta = 0 early, raised towards the end).
 from __future__ import annotations
 
 import argparse
-import json
-import math
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.nn import functional as fn
-from torch.utils.data import DataLoader
 
 from perception_nodes.learning.data import SceneDataset
+from perception_nodes.learning.engine import fit, save_checkpoint, write_summary
 from perception_nodes.learning.export import export_onnx
 from perception_nodes.learning.model import LatentSegmenter, kl_divergence
 
@@ -132,41 +129,16 @@ def main(argv: list[str] | None = None) -> dict:
     size = (cfg["height"], cfg["width_px"])
     data = SceneDataset(ensure_data(cfg), size, augment=True, seed=cfg["seed"])
     data.paths = data.paths[: cfg["scenes"]]
-    loader = DataLoader(data, batch_size=cfg["batch"], shuffle=True, drop_last=True,
-                        generator=torch.Generator().manual_seed(cfg["seed"]))
     model = LatentSegmenter(latent_dim=cfg["latent_dim"], width=cfg["width"]).train()
-    optim = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        optim, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / cfg["steps"]))))
-    log, step, start = [], 0, time.monotonic()
-    while step < cfg["steps"]:
-        data.epoch += 1
-        for batch in loader:
-            beta = kl_beta(step, cfg["steps"], cfg["kl_warmup"], cfg["kl_max"])
-            parts = losses(model, batch, beta)
-            if not torch.isfinite(parts["total"]):
-                raise FloatingPointError(f"loss is {parts['total'].item()} at step {step}")
-            optim.zero_grad(set_to_none=True)
-            parts["total"].backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            optim.step()
-            sched.step()
-            step += 1
-            if step % 20 == 0 or step == cfg["steps"]:
-                log.append({"step": step, "beta": beta, "seconds": time.monotonic() - start,
-                            **{k: float(v.detach()) for k, v in parts.items()}})
-                print(json.dumps(log[-1]), flush=True)
-            if step >= cfg["steps"]:
-                break
-    ckpt = {"model": model.state_dict(), "args": cfg, "input_size": size, "step": step}
-    torch.save(ckpt, out / "checkpoint.pt.tmp")
-    (out / "checkpoint.pt.tmp").replace(out / "checkpoint.pt")
-    diff = export_onnx(model.eval(), size, out / "model.onnx")
-    summary = {"args": cfg, "steps": step, "train_seconds": time.monotonic() - start,
-               "onnx_max_abs_diff": diff, "log": log}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    return summary
 
+    def step_losses(model: LatentSegmenter, batch: dict, step: int) -> dict:
+        beta = kl_beta(step, cfg["steps"], cfg["kl_warmup"], cfg["kl_max"])
+        return {"beta": beta, **losses(model, batch, beta)}
+
+    log, steps, seconds = fit(model, data, cfg, step_losses)
+    save_checkpoint(model, cfg, size, steps, out)
+    diff = export_onnx(model.eval(), size, out / "model.onnx")
+    return write_summary(out, cfg, steps, seconds, diff, log)
 
 if __name__ == "__main__":
     main()
