@@ -19,6 +19,7 @@ import numpy as np
 from perception_nodes.core.grid_slic import grid_slic, upsample_grid
 from perception_nodes.core.instance_encoding import preprocess
 from perception_nodes.core.superpixel_instances import (
+    CENTRE_THRESHOLD,
     GridInstances,
     bilinear_label_image,
     cluster_all_to_all,
@@ -62,16 +63,19 @@ class SuperpixelRunner:
         providers: ONNX Runtime providers.
         centres: cluster around predicted centres (the paper) or all-to-all (baseline).
         upsampling: ``superpixel`` (the paper) or ``bilinear``.
+        centre_threshold: centre confidence that makes a centre (0.7 in the paper).
     """
 
     def __init__(self, path: Path | str, providers: str | list[str] = "auto",
-                 centres: bool = True, upsampling: str = "superpixel") -> None:
+                 centres: bool = True, upsampling: str = "superpixel",
+                 centre_threshold: float = CENTRE_THRESHOLD) -> None:
         if upsampling not in ("superpixel", "bilinear"):
             raise ValueError(f"upsampling must be superpixel or bilinear, not {upsampling!r}")
         self.model = OnnxModel(path, providers)
         shape = self.model.inputs["image"][0]
         self.input_size = (int(shape[2]), int(shape[3]))
         self.centres, self.upsampling = centres, upsampling
+        self.centre_threshold = centre_threshold
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="superpixels")
 
     @property
@@ -98,7 +102,8 @@ class SuperpixelRunner:
         out = self.model.run({"image": preprocess(rgb, self.input_size)})["out"][0]
         seconds = {"network": time.perf_counter() - start}
         start = time.perf_counter()
-        inst = cluster_with_centres(out) if self.centres else cluster_all_to_all(out)
+        inst = cluster_with_centres(out, centre_threshold=self.centre_threshold) \
+            if self.centres else cluster_all_to_all(out)
         seconds["clustering"] = time.perf_counter() - start
         if pending is not None:
             superpixels, seconds["superpixels"] = pending.result()

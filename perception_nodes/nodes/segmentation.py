@@ -43,6 +43,8 @@ class SegmentationNode(ManagedNode):
         Param("baseline_model", "baseline_segmenter", "model name used in mode baseline"),
         Param("superpixel_model", "superpixel_segmenter",
               "model name used in mode superpixel (seed 002)"),
+        Param("centre_threshold", 0.7, "mode superpixel: centre confidence that makes a centre",
+              min=0.01, max=0.99),
         Param("models_dir", str(MODELS_DIR), "folder holding manifest.yaml"),
         Param("providers", "auto", "ONNX Runtime providers",
               choices=("auto", "cpu", "cuda", "tensorrt")),
@@ -60,7 +62,8 @@ class SegmentationNode(ManagedNode):
             p["mode"], p["model"])
         path = resolve_model(name, p["models_dir"])
         if p["mode"] == "superpixel":
-            self.runner = SuperpixelRunner(path, p["providers"])
+            self.runner = SuperpixelRunner(path, p["providers"],
+                                           centre_threshold=p["centre_threshold"])
         else:
             self.runner = SegmenterRunner(path, p["providers"], p["seed"])
         self.health.info.update(model=name, provider=self.runner.provider, mode=p["mode"])
