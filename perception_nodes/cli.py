@@ -218,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("train", help="train the segmentation model (see `perception train -h`)",
                    add_help=False)
+    sub.add_parser("quantize", add_help=False,
+                   help="int8 static quantization of a run's ONNX (see `perception quantize -h`)")
     sub.add_parser("train-superpixel", add_help=False,
                    help="train the superpixel model (see `perception train-superpixel -h`)")
 
@@ -245,6 +247,11 @@ def main(argv: list[str] | None = None) -> int:
         from perception_nodes.learning.train import main as train_main
 
         train_main(argv[1:])
+        return 0
+    if argv[:1] == ["quantize"]:
+        from perception_nodes.learning.quantize import main as quantize
+
+        quantize(argv[1:])
         return 0
     if argv[:1] == ["train-superpixel"]:
         from perception_nodes.learning.superpixel_train import main as train_superpixel

@@ -22,6 +22,7 @@ TOPICS = ("instance_labels", "confidence", "instance_scores", "overlay")
 def test_outputs_match_the_input_stamp(ros_context, smoke_models, mode):
     node = SegmentationNode(context=ros_context, parameter_overrides=[
         Parameter("models_dir", value=str(smoke_models)), Parameter("mode", value=mode),
+        Parameter("superpixel_model", value="superpixel_segmenter"),
         Parameter("num_samples", value=4)])
     probe = Node("seg_probe", context=ros_context)
     got = {t: [] for t in TOPICS}

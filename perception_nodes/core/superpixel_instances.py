@@ -31,6 +31,15 @@ class GridInstances:
     labels: np.ndarray
     scores: np.ndarray
 
+    def above(self, score_threshold: float) -> GridInstances:
+        """The instances scoring at least ``score_threshold``, renumbered 1..M in order."""
+        keep = self.scores >= score_threshold
+        if keep.all():
+            return self
+        renumber = np.zeros(len(self.scores) + 1, np.uint16)
+        renumber[1:][keep] = np.arange(1, int(keep.sum()) + 1)
+        return GridInstances(renumber[self.labels], self.scores[keep])
+
 
 def _split_outputs(out: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(2 + D, gh, gw)`` network output to P(item), P(centre), ``(gh, gw, D)`` embedding."""
@@ -81,11 +90,15 @@ def cluster_with_centres(out: np.ndarray, fg_threshold: float = 0.5,
     peaks = np.zeros(n)
     np.maximum.at(peaks, comp.ravel(), centre.ravel())
     # A blob's centre of mass may fall outside a concave blob: take its nearest member.
+    ys, xs = np.nonzero(comp)
+    ids = comp[ys, xs]
+    d2 = (ys - centroids[ids, 1]) ** 2 + (xs - centroids[ids, 0]) ** 2
+    order = np.lexsort((d2, ids))
+    first = order[np.searchsorted(ids[order], np.arange(1, n))]
+    blob_emb = emb[ys[first], xs[first]]  # (n - 1, D), blob i at row i - 1
     centre_emb, centre_peak = [], []
-    for i in np.argsort(-peaks[1:]) + 1:
-        ys, xs = np.nonzero(comp == i)
-        j = np.argmin((ys - centroids[i, 1]) ** 2 + (xs - centroids[i, 0]) ** 2)
-        e = emb[ys[j], xs[j]]
+    for i in np.argsort(-peaks[1:], kind="stable") + 1:
+        e = blob_emb[i - 1]
         if centre_emb and np.min(np.linalg.norm(np.array(centre_emb) - e, axis=1)) < \
                 duplicate_distance:
             continue

@@ -232,14 +232,17 @@ def bench_superpixel(width: int = 640, height: int = 480, repeats: int = 50) -> 
     out["grid_slic_speedup_over_skimage"] = round(out["skimage_slic"]["latency_p50_ms"] / p50,
                                                   1)
     try:
-        runner = SuperpixelRunner(resolve_model("superpixel_segmenter"), "auto")
+        runners = {name: SuperpixelRunner(resolve_model(name), "auto")
+                   for name in ("superpixel_segmenter_int8", "superpixel_segmenter")}
     except ModelError as exc:
         out["end_to_end"] = {"error": str(exc)}
         return out
-    out["provider"] = runner.provider
-    runner.segment(rgb)
-    out["end_to_end"] = _time_calls(lambda: runner.segment(rgb).instances_above(0.3), repeats)
-    runner.close()
+    out["provider"] = runners["superpixel_segmenter"].provider
+    for name, runner in runners.items():
+        out[f"instances_{name}"] = len(runner.segment(rgb).scores)
+        out[f"end_to_end_{name}"] = _time_calls(
+            lambda r=runner: r.segment(rgb), repeats)
+        runner.close()
     return out
 
 

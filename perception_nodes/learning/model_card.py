@@ -40,6 +40,11 @@ def write_model_card(name: str, onnx_path: Path, train_summary: Path, command: s
         f"- ONNX Runtime check after export: max |onnx - torch| = "
         f"{summary['onnx_max_abs_diff']:.2g}",
     ]
+    if "quantization" in summary:
+        q = summary["quantization"]
+        lines.append(f"- quantized after training: {q['method']}, calibrated on "
+                     f"{q['calibration']}; max |int8 - float| on a calibration scene "
+                     f"{q['max_abs_diff_on_a_calibration_scene']:.2g} (command in the README)")
     if eval_report is not None:
         report = json.loads(Path(eval_report).read_text())
         t = report["table_i"][method]

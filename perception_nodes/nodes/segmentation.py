@@ -18,7 +18,7 @@ from sensor_msgs.msg import Image
 from perception_nodes.core.overlay import draw_label_overlay
 from perception_nodes.inference.onnx_model import MODELS_DIR, resolve_model
 from perception_nodes.inference.segmenter import MODES, SegmenterRunner, label_image, run_mode
-from perception_nodes.inference.superpixel import SuperpixelRunner
+from perception_nodes.inference.superpixel import TUNED_CENTRE_THRESHOLD, SuperpixelRunner
 from perception_nodes.ros.image_conversion import (
     ImageConversionError,
     image_to_rgb,
@@ -37,14 +37,14 @@ class SegmentationNode(ManagedNode):
               max=1.0),
         Param("num_samples", 8, "latent samples per image (confidence_mask, union_nms)",
               min=1, max=64),
-        Param("score_threshold", 0.3, "instances scoring below are not published", min=0.0,
-              max=1.0),
+        Param("score_threshold", 0.3, "instances scoring below are not published (latent "
+              "modes; superpixel instances are gated by centre_threshold)", min=0.0, max=1.0),
         Param("model", "latent_segmenter", "model name in models/manifest.yaml"),
         Param("baseline_model", "baseline_segmenter", "model name used in mode baseline"),
-        Param("superpixel_model", "superpixel_segmenter",
+        Param("superpixel_model", "superpixel_segmenter_int8",
               "model name used in mode superpixel (seed 002)"),
-        Param("centre_threshold", 0.7, "mode superpixel: centre confidence that makes a centre",
-              min=0.01, max=0.99),
+        Param("centre_threshold", TUNED_CENTRE_THRESHOLD,
+              "mode superpixel: centre confidence that makes a centre", min=0.01, max=0.99),
         Param("models_dir", str(MODELS_DIR), "folder holding manifest.yaml"),
         Param("providers", "auto", "ONNX Runtime providers",
               choices=("auto", "cpu", "cuda", "tensorrt")),
@@ -94,7 +94,8 @@ class SegmentationNode(ManagedNode):
             return
         p = self.params
         if p["mode"] == "superpixel":
-            labels, scores = self.runner.segment(rgb).instances_above(p["score_threshold"])
+            result = self.runner.segment(rgb)  # gated by centre_threshold, as in seed 002
+            labels, scores = result.labels, result.scores
             confidence = np.ones(labels.shape, np.float32)  # one hypothesis
         else:
             pred = run_mode(self.runner, rgb, p["mode"], p["num_samples"], p["confidence_p"])

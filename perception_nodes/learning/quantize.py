@@ -1,0 +1,77 @@
+"""Static int8 quantization of an exported model with ONNX Runtime (QDQ, per-channel
+weights), calibrated on training scenes; followed by one ONNX Runtime check.
+
+    perception quantize --run runs/train/superpixel --out runs/train/superpixel_int8
+
+The output folder looks like a training run (``model.onnx``, ``summary.json`` with a
+``quantization`` entry), so ``perception publish-model`` takes it as it is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from onnxruntime.quantization import (
+    CalibrationDataReader,
+    QuantFormat,
+    QuantType,
+    quantize_static,
+)
+from onnxruntime.quantization.shape_inference import quant_pre_process
+
+from perception_nodes.core.instance_encoding import preprocess
+from perception_nodes.inference.onnx_model import OnnxModel
+from perception_nodes.sim.dataset import load_scene
+
+
+class _Scenes(CalibrationDataReader):
+    def __init__(self, paths: list[Path], size: tuple[int, int]) -> None:
+        self.feeds = iter([{"image": preprocess(load_scene(p)["rgb"], size)} for p in paths])
+
+    def get_next(self) -> dict | None:
+        return next(self.feeds, None)
+
+
+def quantize_run(run_dir: Path, out_dir: Path, data_root: Path, scenes: int = 32) -> dict:
+    """Quantize ``run_dir/model.onnx`` (input ``image`` only) into ``out_dir``; returns the
+    quantization record (calibration scenes, largest output difference on one of them)."""
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    source = run_dir / "model.onnx"
+    size = tuple(int(d) for d in OnnxModel(source, "cpu").inputs["image"][0][2:])
+    paths = sorted((Path(data_root) / "train").glob("scene_*.npz"))[:scenes]
+    if len(paths) < scenes:
+        raise FileNotFoundError(f"{scenes} training scenes needed in {data_root}/train")
+    pre, tmp = out_dir / "pre.onnx", out_dir / "model.onnx.tmp"
+    quant_pre_process(str(source), str(pre))
+    quantize_static(str(pre), str(tmp), _Scenes(paths, size), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    per_channel=True)
+    pre.unlink()
+    feeds = {"image": preprocess(load_scene(paths[0])["rgb"], size)}
+    diff = float(np.abs(OnnxModel(tmp, "cpu").run(feeds)["out"] -
+                        OnnxModel(source, "cpu").run(feeds)["out"]).max())
+    tmp.replace(out_dir / "model.onnx")
+    record = {"method": "ONNX Runtime quantize_static, QDQ, uint8 activations, int8 "
+              "per-channel weights", "calibration": f"train scenes 0-{scenes - 1}",
+              "source": str(source), "max_abs_diff_on_a_calibration_scene": diff}
+    summary = json.loads((run_dir / "summary.json").read_text())
+    summary["quantization"] = record
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return record
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(prog="perception quantize", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", required=True, help="a training run folder with model.onnx")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--data", default="data/sim")
+    ap.add_argument("--scenes", type=int, default=32, help="calibration scenes")
+    args = ap.parse_args(argv)
+    record = quantize_run(Path(args.run), Path(args.out), Path(args.data), args.scenes)
+    print(json.dumps(record))
+    return record
