@@ -77,3 +77,11 @@ def test_bilinear_label_image_keeps_blocks():
 def test_malformed_outputs_are_refused(bad):
     with pytest.raises(ValueError):
         cluster_with_centres(bad)
+
+
+def test_instances_below_a_score_are_dropped_and_the_rest_renumbered():
+    inst = cluster_with_centres(grid_outputs([LEFT, RIGHT]))
+    inst.scores[0] = 0.1
+    kept = inst.above(0.5)
+    assert len(kept.scores) == 1 and set(np.unique(kept.labels)) == {0, 1}
+    assert (kept.labels == 1).sum() == (inst.labels == 2).sum()

@@ -65,12 +65,15 @@ class SuperpixelRunner:
 
     def __init__(self, path: Path | str, providers: str | list[str] = "auto",
                  centres: bool = True, upsampling: str = "superpixel",
-                 centre_threshold: float = TUNED_CENTRE_THRESHOLD) -> None:
+                 centre_threshold: float = TUNED_CENTRE_THRESHOLD, parallel: bool = False
+                 ) -> None:
         if upsampling not in ("superpixel", "bilinear"):
             raise ValueError(f"upsampling must be superpixel or bilinear, not {upsampling!r}")
-        # One core for the network, one for the superpixels that run beside it: on two
-        # cores this beats two network threads fighting the superpixel thread.
-        self.model = OnnxModel(path, providers, threads=1)
+        # parallel: one core for the network, one for the superpixels beside it (seed 002
+        # runs gSLICr beside the CNN). On our two cores the two stages slow each other down
+        # (memory bandwidth), and all cores for the network, then the superpixels, is faster.
+        self.parallel = parallel
+        self.model = OnnxModel(path, providers, threads=1 if parallel else 0)
         shape = self.model.inputs["image"][0]
         self.input_size = (int(shape[2]), int(shape[3]))
         self.centres, self.upsampling = centres, upsampling
@@ -96,7 +99,7 @@ class SuperpixelRunner:
         h, w = rgb.shape[:2]
         grid = (self.input_size[0] // 4, self.input_size[1] // 4)
         pending = None
-        if self.upsampling == "superpixel":
+        if self.upsampling == "superpixel" and self.parallel:
             pending = self.pool.submit(self._superpixels, rgb, grid)
         start = time.perf_counter()
         out = self.model.run({"image": preprocess(rgb, self.input_size)})["out"][0]
@@ -106,8 +109,9 @@ class SuperpixelRunner:
             if self.centres else cluster_all_to_all(out)
         inst = inst.above(score_threshold)
         seconds["clustering"] = time.perf_counter() - start
-        if pending is not None:
-            superpixels, seconds["superpixels"] = pending.result()
+        if self.upsampling == "superpixel":
+            superpixels, seconds["superpixels"] = pending.result() if pending is not None \
+                else self._superpixels(rgb, grid)
             start = time.perf_counter()
             labels = upsample_grid(inst.labels, superpixels)
             if labels.shape != (h, w):
