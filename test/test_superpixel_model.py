@@ -85,3 +85,22 @@ def test_runner_on_random_and_empty_images(smoke_models):
 def test_superpixel_cell_matches_the_grid():
     assert superpixel_cell((480, 640), (60, 80)) == 8
     assert superpixel_cell((240, 320), (60, 80)) == 4
+
+
+def test_quantized_model_runs_with_the_same_outputs_shape(smoke_models, tmp_path):
+    import json
+
+    from perception_nodes.inference.onnx_model import OnnxModel
+    from perception_nodes.learning.quantize import quantize_run
+
+    record = quantize_run(smoke_models / "superpixel_segmenter", tmp_path,
+                          smoke_models / "data", scenes=4)
+    assert record["calibration"] == "train scenes 0-3"
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["quantization"] == record and summary["args"]["model"] == "superpixel"
+    image = np.random.default_rng(1).standard_normal((1, 3, 48, 64)).astype(np.float32)
+    out = OnnxModel(tmp_path / "model.onnx", "cpu").run({"image": image})["out"]
+    assert out.shape == (1, 34, 12, 16) and np.isfinite(out).all()
+    with pytest.raises(FileNotFoundError):
+        quantize_run(smoke_models / "superpixel_segmenter", tmp_path / "x",
+                     smoke_models / "data", scenes=50)
