@@ -176,3 +176,9 @@ def test_label_images_give_the_same_masks_as_mask_samples(seed):
 def test_label_images_outside_their_scores_are_refused():
     with pytest.raises(ValueError, match="0..n_g"):
         cm.confidence_masks_from_labels(np.full((2, 3, 3), 2), [np.ones(1), np.ones(2)], 0.5)
+
+
+@pytest.mark.parametrize("p", [0.5, 1.0])
+def test_samples_that_found_nothing_give_nothing(p):
+    out = cm.confidence_masks_from_labels(np.zeros((8, 3, 4), int), [np.zeros(0)] * 8, p)
+    assert out.masks.shape == (0, 3, 4) and (out.confidence == 1.0).all()

@@ -235,6 +235,15 @@ def _confidence_masks_disjoint(labels: np.ndarray, masks_per_sample: np.ndarray,
     # First scores from one histogram; after each pick only the seeds that lost pixels are
     # rescored, one by one (a few per pick), and pixels are kept only for the picked.
     cand_score = _candidate_scores(samples, own, area, scores, need, seed_map, labels > 0)
+    searched = np.ones(len(seeds), dtype=bool)
+    if need == samples.k:
+        # Every other sample is a member, so seeds with the same pixels (the same instance
+        # in several samples, the common case) have the same member set and candidate at
+        # every step: search one of each.
+        first_of: dict[bytes, int] = {}
+        for j in range(len(seeds)):
+            searched[j] = first_of.setdefault(seed_pixels[j].tobytes(), j) == j
+        cand_score[~searched] = -np.inf
     chosen, chosen_scores = [], []
     while len(chosen) < max_instances and len(seeds):
         hi = int(np.argmax(cand_score))
@@ -245,7 +254,8 @@ def _confidence_masks_disjoint(labels: np.ndarray, masks_per_sample: np.ndarray,
         chosen.append(pixels)
         chosen_scores.append(cand_score[hi])
         hit = np.unique(seed_map[:, pixels])
-        for j in hit[hit < len(seeds)]:
+        hit = hit[hit < len(seeds)]
+        for j in hit[searched[hit]]:
             cand = candidate(int(j))
             cand_score[j] = cand[0] if cand else -np.inf
     h, w = hw

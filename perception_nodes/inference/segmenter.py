@@ -56,12 +56,14 @@ class SegmenterRunner:
     def provider(self) -> str:
         return self.model.provider
 
-    def predict_labels(self, rgb: np.ndarray, num_samples: int
+    def predict_labels(self, rgb: np.ndarray, num_samples: int, prior_mean: bool = True
                        ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Prior mean and ``num_samples`` draws of an ``(H, W, 3) uint8`` image as grid label
-        images ``(1 + k, h, w) int32`` (``h, w`` = the model input / 4) with their scores."""
-        eps = np.zeros((num_samples + 1, self.latent_dim), np.float32)
-        eps[1:] = self.rng.standard_normal((num_samples, self.latent_dim), dtype=np.float32)
+        """The prior mean (unless ``prior_mean`` is False) and ``num_samples`` draws of an
+        ``(H, W, 3) uint8`` image as grid label images ``(1 + k, h, w) int32`` (``(k, h, w)``
+        without the prior mean; ``h, w`` = the model input / 4) with their scores."""
+        draws = self.rng.standard_normal((num_samples, self.latent_dim), dtype=np.float32)
+        eps = np.concatenate([np.zeros((1, self.latent_dim), np.float32), draws]) \
+            if prior_mean else draws
         out = self.model.run({"image": preprocess(rgb, self.input_size), "eps": eps})["out"]
         d = self.decode
         decoded = [decode_instance_labels(o[0], o[1], o[2:4], d.fg_threshold,
@@ -89,8 +91,8 @@ def run_mode(runner: SegmenterRunner, rgb: np.ndarray, mode: str, num_samples: i
     if mode in ("prior_mean", "baseline"):
         return runner.predict(rgb, 0)[0]
     if mode == "confidence_mask":
-        labels, scores = runner.predict_labels(rgb, num_samples)
-        return confidence_masks_from_labels(labels[1:], scores[1:], confidence_p)
+        labels, scores = runner.predict_labels(rgb, num_samples, prior_mean=False)
+        return confidence_masks_from_labels(labels, scores, confidence_p)
     _, samples = runner.predict(rgb, num_samples)
     pooled = np.concatenate([s.masks for s in samples])
     return union_nms(pooled, np.concatenate([s.scores for s in samples]), nms_iou)
