@@ -166,9 +166,10 @@ class _LabelSamples:
 
 def _candidate_scores(samples: _LabelSamples, own: np.ndarray, area: np.ndarray,
                       scores: np.ndarray, need: int, seed_map: np.ndarray,
-                      counted: np.ndarray) -> np.ndarray:
-    """Candidate scores of many seeds at once (-inf: no candidate), each on its pixels where
-    ``counted (k, P)`` holds: one histogram of (seed, sample, label) replaces a loop.
+                      counted: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Candidate scores of many seeds at once (-inf: no candidate) and their pixels, each
+    seed on its pixels where ``counted (k, P)`` holds: one histogram of (seed, sample,
+    label) replaces a loop.
 
     ``own (n,)`` is each seed's sample, ``seed_map (k, P)`` the seed of each sample's pixel.
     Seeds with no counted pixel come out -inf.
@@ -193,7 +194,12 @@ def _candidate_scores(samples: _LabelSamples, own: np.ndarray, area: np.ndarray,
     members = np.clip(members, 0, n - 1)  # rows that are not valid are discarded below
     out = (scores[members] * n_pixels[:, None] / area[members]).mean(axis=1)
     out[~valid | (n_pixels == 0)] = -np.inf
-    return out
+    t_in, p_in = t[inside], p_idx[inside]
+    order = np.argsort(t_in, kind="stable")
+    ends = np.cumsum(n_pixels.astype(np.int64)).tolist()
+    p_in = p_in[order]
+    pixels = [p_in[a:b] for a, b in zip([0, *ends][:-1], ends, strict=True)]
+    return out, pixels
 
 
 def _confidence_masks_disjoint(labels: np.ndarray, masks_per_sample: np.ndarray,
@@ -201,26 +207,27 @@ def _confidence_masks_disjoint(labels: np.ndarray, masks_per_sample: np.ndarray,
                                min_score: float, max_instances: int) -> InstancePrediction:
     """Algorithm 1 exactly as :func:`confidence_masks`, on label images (disjoint masks)."""
     samples = _LabelSamples(labels, masks_per_sample)
-    seeds = [(g, lab) for g in range(samples.k) for lab in range(1, masks_per_sample[g] + 1)]
+    n_seeds = int(masks_per_sample.sum())
+    own = np.repeat(np.arange(samples.k), masks_per_sample)
+    seed_map = np.where(labels > 0, samples.first[:, None] + labels - 1, n_seeds)
     g_idx, p_idx = np.nonzero(labels > 0)
-    seed_of = samples.first[g_idx] + labels[g_idx, p_idx] - 1
-    order = np.argsort(seed_of, kind="stable")  # pixels stay in order within a seed
-    bounds = np.cumsum(np.bincount(seed_of, minlength=len(seeds)))[:-1]
-    seed_pixels = np.split(p_idx[order], bounds)
-    area = np.array([len(px) for px in seed_pixels], np.float64)
+    seed_of = seed_map[g_idx, p_idx]
+    sorted_pixels = p_idx[np.argsort(seed_of, kind="stable")]  # in pixel order within a seed
+    ends = np.cumsum(np.bincount(seed_of, minlength=n_seeds)).tolist()
+    starts = [0, *ends][:-1]
+    seed_pixels = [sorted_pixels[a:b] for a, b in zip(starts, ends, strict=True)]
+    area = np.diff(np.asarray([0, *ends], np.float64))
     taken = np.zeros(labels.shape[1], dtype=bool)
-    rank = np.arange(samples.k)
 
     def candidate(hi: int) -> tuple[float, np.ndarray] | None:
-        g = seeds[hi][0]
         idx = seed_pixels[hi]
         idx = idx[~taken[idx]]
         if idx.size == 0:
             return None
         best, overlap = samples.best_overlaps(idx)
-        overlap[g] = -1
+        overlap[own[hi]] = -1
         # samples by decreasing overlap, ties by index (a stable sort, as the mask path)
-        others = np.lexsort((rank, -overlap))[: need - 1]
+        others = np.argsort(-overlap, kind="stable")[: need - 1]
         if need > 1 and overlap[others[-1]] <= 0:
             return None
         inside = (labels[others[:, None], idx[None, :]] == best[others][:, None]).all(axis=0)
@@ -230,44 +237,43 @@ def _confidence_masks_disjoint(labels: np.ndarray, masks_per_sample: np.ndarray,
         members = np.concatenate([[hi], samples.first[others] + best[others] - 1])
         return float((scores[members] * n_pixels / area[members]).mean()), idx[inside]
 
-    own = np.array([g for g, _ in seeds], dtype=int)
-    seed_map = np.where(labels > 0, samples.first[:, None] + labels - 1, len(seeds))
     # First scores from one histogram; after each pick only the seeds that lost pixels are
     # rescored, one by one (a few per pick), and pixels are kept only for the picked.
-    cand_score = _candidate_scores(samples, own, area, scores, need, seed_map, labels > 0)
-    searched = np.ones(len(seeds), dtype=bool)
+    cand_score, cand_pixels = _candidate_scores(samples, own, area, scores, need, seed_map,
+                                                labels > 0)
+    searched = np.ones(n_seeds, dtype=bool)
     if need == samples.k:
         # Every other sample is a member, so seeds with the same pixels (the same instance
         # in several samples, the common case) have the same member set and candidate at
         # every step: search one of each.
         first_of: dict[bytes, int] = {}
-        for j in range(len(seeds)):
-            searched[j] = first_of.setdefault(seed_pixels[j].tobytes(), j) == j
+        for j, px in enumerate(seed_pixels):
+            searched[j] = first_of.setdefault(px.tobytes(), j) == j
         cand_score[~searched] = -np.inf
-    chosen, chosen_scores = [], []
-    while len(chosen) < max_instances and len(seeds):
+    h, w = hw
+    out = np.zeros(h * w, np.int32)  # published label of each pixel, 0 none
+    confidence = np.zeros(h * w, np.float32)
+    chosen_scores: list[float] = []
+    while len(chosen_scores) < max_instances and n_seeds:
         hi = int(np.argmax(cand_score))
         if not cand_score[hi] > min_score:
             break
-        pixels = candidate(hi)[1]
+        pixels = cand_pixels[hi]
         taken[pixels] = True
-        chosen.append(pixels)
-        chosen_scores.append(cand_score[hi])
-        hit = np.unique(seed_map[:, pixels])
-        hit = hit[hit < len(seeds)]
-        for j in hit[searched[hit]]:
-            cand = candidate(int(j))
-            cand_score[j] = cand[0] if cand else -np.inf
-    h, w = hw
-    published = np.zeros((len(chosen), h * w), dtype=bool)
-    confidence = np.zeros(h * w, np.float32)
-    for i, pixels in enumerate(chosen):
-        published[i, pixels] = True
+        chosen_scores.append(float(cand_score[hi]))
+        out[pixels] = len(chosen_scores)
+        # agreement: samples whose best-overlapping mask holds the pixel
         best, overlap = samples.best_overlaps(pixels)
-        for g in np.flatnonzero(overlap > 0):
-            confidence[pixels] += labels[g, pixels] == best[g]
-    free = ~published.any(axis=0)
+        agree = (labels[:, pixels] == best[:, None]) & (overlap > 0)[:, None]
+        confidence[pixels] = agree.sum(axis=0)
+        hit = np.unique(seed_map[:, pixels])
+        hit = hit[hit < n_seeds]
+        for j in hit[searched[hit]].tolist():
+            cand = candidate(j)
+            cand_score[j], cand_pixels[j] = cand if cand else (-np.inf, pixels[:0])
+    free = out == 0
     confidence[free] = (labels[:, free] == 0).sum(axis=0)
+    published = out[None] == np.arange(1, len(chosen_scores) + 1)[:, None]
     return InstancePrediction(published.reshape(-1, h, w),
                               np.asarray(chosen_scores, np.float32),
                               (confidence / np.float32(samples.k)).reshape(h, w))
