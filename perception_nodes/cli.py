@@ -135,6 +135,16 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pick_eval(args: argparse.Namespace) -> int:
+    from perception_nodes.eval.pick_eval import run_pick_eval
+
+    modes = args.mode.split(",")
+    report = run_pick_eval(modes, args.episodes, args.picks_per_scene, args.first_seed,
+                           args.jobs, args.out or None)
+    print(json.dumps(report, indent=None if args.json else 2))
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from perception_nodes.eval.bench import run_benches
 
@@ -233,6 +243,19 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--eval-command", default="")
     m.add_argument("--method", default="confidence_mask", help="the method its metrics show")
     m.set_defaults(func=_cmd_publish_model)
+
+    k = sub.add_parser("pick-eval", help="closed-loop picks in the simulated cell per "
+                       "segmentation configuration (seed 000 Table II on our cell)")
+    k.add_argument("--episodes", type=int, default=500, help="executed picks per configuration")
+    k.add_argument("--mode", default="baseline,prior_mean,confidence_mask,superpixel",
+                   help="comma-separated configurations: baseline, prior_mean, "
+                   "confidence_mask, superpixel, ground_truth")
+    k.add_argument("--picks-per-scene", type=int, default=5)
+    k.add_argument("--first-seed", type=int, default=200_000, help="first test-split scene")
+    k.add_argument("--jobs", type=int, default=1, help="configurations run side by side")
+    k.add_argument("--out", default="", help="folder for report.json, records.json, table.md")
+    k.add_argument("--json", action="store_true", help="one JSON object on one line")
+    k.set_defaults(func=_cmd_pick_eval)
 
     c = sub.add_parser("bench", help="frames/s and latency per node and for transport")
     c.add_argument("--json", action="store_true", help="one JSON object on one line")

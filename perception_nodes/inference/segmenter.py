@@ -41,11 +41,12 @@ class SegmenterRunner:
         path: the ONNX file.
         providers: ONNX Runtime providers (see ``select_providers``).
         seed: seeds the latent draws, so a replayed bag gives the same masks.
+        threads: ONNX Runtime intra-op threads (0: all cores).
     """
 
     def __init__(self, path: Path | str, providers: str | list[str] = "auto", seed: int = 0,
-                 decode: DecodeParams | None = None) -> None:
-        self.model = OnnxModel(path, providers)
+                 decode: DecodeParams | None = None, threads: int = 0) -> None:
+        self.model = OnnxModel(path, providers, threads)
         shape = self.model.inputs["image"][0]
         self.input_size = (int(shape[2]), int(shape[3]))
         self.latent_dim = int(self.model.inputs["eps"][0][1])
@@ -96,6 +97,33 @@ def run_mode(runner: SegmenterRunner, rgb: np.ndarray, mode: str, num_samples: i
     _, samples = runner.predict(rgb, num_samples)
     pooled = np.concatenate([s.masks for s in samples])
     return union_nms(pooled, np.concatenate([s.scores for s in samples]), nms_iou)
+
+
+@dataclass
+class Segmentation:
+    """What the segmentation node publishes for one image: ``labels (H, W) uint16``,
+    ``confidence (H, W) float32`` (share of samples agreeing; 1.0 for one hypothesis),
+    ``scores (N,) float32`` of labels 1..N, and the latent samples' grid labels ``(k, h, w)
+    uint16`` (None in the single-hypothesis modes)."""
+
+    labels: np.ndarray
+    confidence: np.ndarray
+    scores: np.ndarray
+    samples: np.ndarray | None = None
+
+
+def segment(runner: SegmenterRunner, rgb: np.ndarray, mode: str, num_samples: int = 8,
+            confidence_p: float = 0.9, score_threshold: float = 0.3) -> Segmentation:
+    """:func:`run_mode` brought to the image's resolution, with the samples it drew (the
+    grasp planner's double-pick risk reads them)."""
+    if mode == "confidence_mask":
+        samples, scores = runner.predict_labels(rgb, num_samples, prior_mean=False)
+        pred = confidence_masks_from_labels(samples, scores, confidence_p)
+        labels, confidence, kept = label_image(pred, rgb.shape[:2], score_threshold)
+        return Segmentation(labels, confidence, kept, samples.astype(np.uint16))
+    pred = run_mode(runner, rgb, mode, num_samples, confidence_p)
+    labels, confidence, kept = label_image(pred, rgb.shape[:2], score_threshold)
+    return Segmentation(labels, confidence, kept)
 
 
 def label_image(pred: InstancePrediction, size: tuple[int, int], score_threshold: float = 0.0

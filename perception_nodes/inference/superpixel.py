@@ -65,15 +65,15 @@ class SuperpixelRunner:
 
     def __init__(self, path: Path | str, providers: str | list[str] = "auto",
                  centres: bool = True, upsampling: str = "superpixel",
-                 centre_threshold: float = TUNED_CENTRE_THRESHOLD, parallel: bool = False
-                 ) -> None:
+                 centre_threshold: float = TUNED_CENTRE_THRESHOLD, parallel: bool = False,
+                 threads: int = 0) -> None:
         if upsampling not in ("superpixel", "bilinear"):
             raise ValueError(f"upsampling must be superpixel or bilinear, not {upsampling!r}")
         # parallel: one core for the network, one for the superpixels beside it (seed 002
         # runs gSLICr beside the CNN). On our two cores the two stages slow each other down
         # (memory bandwidth), and all cores for the network, then the superpixels, is faster.
         self.parallel = parallel
-        self.model = OnnxModel(path, providers, threads=1 if parallel else 0)
+        self.model = OnnxModel(path, providers, threads=1 if parallel else threads)
         shape = self.model.inputs["image"][0]
         self.input_size = (int(shape[2]), int(shape[3]))
         self.centres, self.upsampling = centres, upsampling

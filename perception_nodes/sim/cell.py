@@ -13,12 +13,19 @@ import numpy as np
 import pybullet as p
 import pybullet_data
 
-from perception_nodes.core.camera_model import PinholeIntrinsics, look_at
+from perception_nodes.core.camera_model import (
+    PinholeIntrinsics,
+    invert_pose,
+    look_at,
+    transform_points,
+)
 from perception_nodes.sim.catalog import ItemSpec, sample_item
 from perception_nodes.sim.sensor_noise import DepthNoiseModel, add_rgb_noise
 
 TRAY_URDF = "tray/traybox.urdf"
 TRAY_HALF_WIDTH_M = 0.18  # where item centres are dropped; the tray floor is 0.6 m wide
+# the sloped walls of tray/traybox.urdf meet the floor 0.209 m from the centre, floor top 15 mm
+TRAY_FLOOR_HALF_M, TRAY_FLOOR_TOP_M = 0.209, 0.015
 PHYSICS_HZ = 240.0
 NEAR_M, FAR_M = 0.1, 2.0
 
@@ -281,3 +288,14 @@ def orbit_camera_poses(num_frames: int, radius_m: float = 0.12, height_m: float 
         eye = [radius_m * np.cos(t), radius_m * np.sin(t), height_m + sway_m * np.sin(2 * t)]
         poses.append(look_at(eye, [0.0, 0.0, 0.03], [0.0, 1.0, 0.0]))
     return poses
+
+
+def tray_floor_polygon(camera_pose: np.ndarray, intrinsics: PinholeIntrinsics,
+                       margin_m: float = 0.01) -> np.ndarray:
+    """``(4, 2)`` pixel ``(u, v)`` corners of the tray floor, shrunk by ``margin_m`` from the
+    walls, seen from ``camera_pose`` (``T_world_camera``): the workspace of grasps."""
+    half = TRAY_FLOOR_HALF_M - margin_m
+    corners = np.array([[-half, -half], [half, -half], [half, half], [-half, half]])
+    world = np.column_stack([corners, np.full(4, TRAY_FLOOR_TOP_M)])
+    cam = transform_points(invert_pose(camera_pose), world)
+    return intrinsics.project(cam)

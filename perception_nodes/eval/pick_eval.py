@@ -1,0 +1,242 @@
+"""Closed-loop picking in the simulated cell: perception chooses, the simulated arm picks.
+
+Seed 000 Sec. V-E (Table II) on our cell: only the segmentation changes between
+configurations; the grasp planner (``core.grasp_regions``), the gripper, the scenes (the
+held-out test split, the same seeds in the same order) and the physics stay the same. Each
+scene is picked up to ``picks_per_scene`` times, re-perceived before every pick, as a cell
+clears a bin; a spot whose pick lifted nothing is not tried again in that scene.
+
+Outcomes come from the physics, never from labels: success = exactly one item left the
+tray; double pick = two or more; grasp on a non-object = no cup touched an item.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from perception_nodes.core.grasp_regions import (
+    GraspParams,
+    GripperLayout,
+    outside_polygon,
+    plan_grasps,
+)
+from perception_nodes.sim.suction import CUP_SEALED, SuctionGripperSpec, execute_pick
+
+CONFIGURATIONS = ("baseline", "prior_mean", "confidence_mask", "superpixel", "ground_truth")
+FIRST_SEED = 200_000  # the test split (held-out items), as `perception eval segmentation`
+
+
+@dataclass
+class PickRecord:
+    """One executed pick (or a frame where perception offered no grasp: ``executed`` False)."""
+
+    configuration: str
+    scene_seed: int
+    pick: int
+    executed: bool
+    lifted: int = 0
+    sealed_cups: int = 0
+    expected_cups: int = 0
+    non_object: bool = False
+    risk: float = 0.0
+    quality: float = 0.0
+    perception_s: float = 0.0
+
+
+class Perception:
+    """Image (+ ground truth for ``ground_truth``) to labels, confidence and samples."""
+
+    def __init__(self, configuration: str, models_dir: str | None = None, threads: int = 0,
+                 seed: int = 0) -> None:
+        from perception_nodes.inference.onnx_model import resolve_model
+        from perception_nodes.inference.segmenter import SegmenterRunner
+        from perception_nodes.inference.superpixel import SuperpixelRunner
+
+        if configuration not in CONFIGURATIONS:
+            raise ValueError(f"unknown configuration {configuration!r}; one of "
+                             f"{CONFIGURATIONS}")
+        self.configuration = configuration
+        kw = {} if models_dir is None else {"models_dir": models_dir}
+        if configuration == "superpixel":
+            self.runner = SuperpixelRunner(resolve_model("superpixel_segmenter_int8", **kw),
+                                           "cpu", threads=threads)
+        elif configuration == "baseline":
+            self.runner = SegmenterRunner(resolve_model("baseline_segmenter", **kw), "cpu",
+                                          seed, threads=threads)
+        elif configuration != "ground_truth":
+            self.runner = SegmenterRunner(resolve_model("latent_segmenter", **kw), "cpu",
+                                          seed, threads=threads)
+
+    def __call__(self, rgb: np.ndarray, gt_labels: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """``(labels, confidence or None, samples or None)`` of one frame."""
+        from perception_nodes.inference.segmenter import segment
+
+        if self.configuration == "ground_truth":
+            return gt_labels, None, None
+        if self.configuration == "superpixel":
+            return self.runner.segment(rgb).labels, None, None
+        mode = "baseline" if self.configuration == "baseline" else self.configuration
+        out = segment(self.runner, rgb, mode)
+        return out.labels, out.confidence, out.samples
+
+
+def run_configuration(configuration: str, picks: int, picks_per_scene: int = 5,
+                      first_seed: int = FIRST_SEED, threads: int = 0,
+                      params: GraspParams | None = None, models_dir: str | None = None
+                      ) -> list[PickRecord]:
+    """``picks`` executed picks of one configuration on scenes ``first_seed, +1, ...``."""
+    from perception_nodes.sim.cell import PickingCell, tray_floor_polygon
+    from perception_nodes.sim.dataset import split_config
+
+    spec = SuctionGripperSpec()
+    layout = GripperLayout(spec.cup_offsets, spec.cup_radius_m, spec.stroke_m)
+    perceive = Perception(configuration, models_dir, threads)
+    records: list[PickRecord] = []
+    seed = first_seed
+    with PickingCell(split_config("test"), seed=seed) as cell:
+        while sum(r.executed for r in records) < picks:
+            cell.reset(seed)
+            avoid = None
+            for k in range(picks_per_scene):
+                if not cell.items or sum(r.executed for r in records) >= picks:
+                    break
+                frame = cell.render()
+                ignore = outside_polygon(frame.labels.shape,
+                                         tray_floor_polygon(frame.camera_pose, frame.intrinsics))
+                if avoid is not None:
+                    ignore |= avoid
+                start = time.perf_counter()
+                labels, confidence, samples = perceive(frame.rgb, frame.labels)
+                plan = plan_grasps(labels, frame.depth, frame.intrinsics, layout, params,
+                                   confidence, samples, ignore)
+                seconds = time.perf_counter() - start
+                if not plan.candidates:
+                    records.append(PickRecord(configuration, seed, k, False,
+                                              perception_s=seconds))
+                    break
+                best = plan.candidates[0]
+                pose = frame.camera_pose @ best.pose
+                out = execute_pick(cell, pose[:3, 3], pose[:3, :3], spec, pick_index=k)
+                records.append(PickRecord(
+                    configuration, seed, k, True, out.num_lifted,
+                    int((out.cup_state == CUP_SEALED).sum()), best.expected_cups,
+                    bool((out.cup_labels == 0).all()), best.risk, best.quality, seconds))
+                if out.num_lifted == 0:  # a cell does not retry the same spot
+                    spot = np.zeros(frame.labels.shape, np.uint8)
+                    cv2.circle(spot, (best.u, best.v), 6, 1, -1)
+                    avoid = spot.astype(bool) if avoid is None else avoid | spot.astype(bool)
+            seed += 1
+    return records
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of a proportion (robust near 0 and 1)."""
+    if n == 0:
+        return float("nan"), float("nan")
+    phat = successes / n
+    denom = 1 + z * z / n
+    centre = (phat + z * z / (2 * n)) / denom
+    half = z * math.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def summarise(records: list[PickRecord], bootstrap: int = 2000, seed: int = 0) -> dict:
+    """Table II's quantities with 95 % intervals (Wilson for rates, normal for the mean
+    sealed cups, bootstrap over picks for picks per hour of perception compute)."""
+    done = [r for r in records if r.executed]
+    n = len(done)
+    out: dict = {"picks": n, "scenes": len({r.scene_seed for r in records}),
+                 "no_grasp_frames": sum(not r.executed for r in records)}
+    if n == 0:
+        return out
+    lifted = np.array([r.lifted for r in done])
+    for name, hit in (("success", lifted == 1), ("double_pick", lifted >= 2),
+                      ("non_object", np.array([r.non_object for r in done])),
+                      ("nothing_lifted", lifted == 0)):
+        k = int(hit.sum())
+        lo, hi = wilson_interval(k, n)
+        out[name] = {"rate": k / n, "count": k, "ci95": [lo, hi]}
+    cups = np.array([r.sealed_cups for r in done], float)
+    half = 1.96 * cups.std(ddof=1) / math.sqrt(n) if n > 1 else float("nan")
+    out["sealed_cups"] = {"mean": float(cups.mean()), "ci95": [cups.mean() - half,
+                                                                cups.mean() + half]}
+    out["expected_cups_mean"] = float(np.mean([r.expected_cups for r in done]))
+    seconds = np.array([r.perception_s for r in records])
+    success = np.array([r.executed and r.lifted == 1 for r in records], float)
+    out["perception_ms_mean"] = float(seconds.mean() * 1e3)
+    rate = 3600.0 * success.sum() / seconds.sum()
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(records), (bootstrap, len(records)))
+    boot = 3600.0 * success[draws].sum(axis=1) / seconds[draws].sum(axis=1)
+    out["picks_per_hour_perception"] = {"value": float(rate),
+                                        "ci95": [float(np.percentile(boot, 2.5)),
+                                                 float(np.percentile(boot, 97.5))]}
+    return out
+
+
+def _run_one(job: tuple) -> list[dict]:
+    configuration, picks, per_scene, first_seed, threads = job
+    return [asdict(r) for r in run_configuration(configuration, picks, per_scene, first_seed,
+                                                 threads)]
+
+
+def run_pick_eval(configurations: list[str], picks: int, picks_per_scene: int = 5,
+                  first_seed: int = FIRST_SEED, jobs: int = 1, out_dir: str | None = None
+                  ) -> dict:
+    """Every configuration on the same seeds; ``jobs`` processes (one ONNX thread each when
+    more than one, so configurations do not fight over the cores)."""
+    for c in configurations:
+        if c not in CONFIGURATIONS:
+            raise ValueError(f"unknown configuration {c!r}; one of {CONFIGURATIONS}")
+    threads = 1 if jobs > 1 else 0
+    work = [(c, picks, picks_per_scene, first_seed, threads) for c in configurations]
+    start = time.time()
+    if jobs > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            results = list(pool.map(_run_one, work))
+    else:
+        results = [_run_one(job) for job in work]
+    report = {"picks_per_configuration": picks, "picks_per_scene": picks_per_scene,
+              "first_seed": first_seed, "jobs": jobs, "onnx_threads": threads or "all",
+              "wall_s": round(time.time() - start, 1), "configurations": {}}
+    for c, rows in zip(configurations, results, strict=True):
+        report["configurations"][c] = summarise([PickRecord(**r) for r in rows])
+    if out_dir:
+        folder = Path(out_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "report.json").write_text(json.dumps(report, indent=1))
+        (folder / "records.json").write_text(json.dumps(
+            {c: rows for c, rows in zip(configurations, results, strict=True)}))
+        (folder / "table.md").write_text(pick_table(report))
+    return report
+
+
+def pick_table(report: dict) -> str:
+    """The report as a Markdown table (rates in %, 95 % intervals in brackets)."""
+    def pct(d: dict) -> str:
+        lo, hi = d["ci95"]
+        return f"{100 * d['rate']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
+
+    lines = ["| configuration | picks | success % | double pick % | non-object % | "
+             "nothing lifted % | sealed cups | perception ms | picks/h of perception |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, s in report["configurations"].items():
+        if not s.get("picks"):
+            lines.append(f"| {name} | 0 | | | | | | | |")
+            continue
+        cups, pph = s["sealed_cups"], s["picks_per_hour_perception"]
+        lines.append(
+            f"| {name} | {s['picks']} | {pct(s['success'])} | {pct(s['double_pick'])} | "
+            f"{pct(s['non_object'])} | {pct(s['nothing_lifted'])} | {cups['mean']:.2f} "
+            f"[{cups['ci95'][0]:.2f}, {cups['ci95'][1]:.2f}] | {s['perception_ms_mean']:.0f} "
+            f"| {pph['value']:.0f} [{pph['ci95'][0]:.0f}, {pph['ci95'][1]:.0f}] |")
+    return "\n".join(lines) + "\n"
