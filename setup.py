@@ -5,7 +5,7 @@ from glob import glob
 from setuptools import find_packages, setup
 
 PACKAGE = "perception"
-NODES = ("sim_cell", "camera_ingest", "pick_client", "segmentation")
+NODES = ("sim_cell", "camera_ingest", "pick_client", "segmentation", "grasp_regions")
 
 setup(
     name=PACKAGE,

@@ -9,6 +9,7 @@ NODES: dict[str, tuple[str, str]] = {
     "camera_ingest": ("perception_nodes.nodes.camera_ingest", "CameraIngestNode"),
     "pick_client": ("perception_nodes.nodes.pick_client", "PickClientNode"),
     "segmentation": ("perception_nodes.nodes.segmentation", "SegmentationNode"),
+    "grasp_regions": ("perception_nodes.nodes.grasp_regions", "GraspRegionsNode"),
 }
 
 

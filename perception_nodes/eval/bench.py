@@ -255,6 +255,35 @@ def bench_superpixel(width: int = 640, height: int = 480, repeats: int = 50) -> 
     return out
 
 
+def bench_grasp_regions(repeats: int = 30) -> dict:
+    """Latency of :func:`plan_grasps` (labels + depth in, safe regions + ranked candidates
+    out) on sim frames with their ground-truth labels and 8 samples for the risk."""
+    from perception_nodes.core.grasp_regions import GraspParams, outside_polygon, plan_grasps
+    from perception_nodes.sim.cell import CellConfig, PickingCell, tray_floor_polygon
+
+    out = {"measures": "labels, confidence, 8 sample label images and depth in; safe-region "
+                       "image and ranked candidates out (the grasp_regions node's core)"}
+    for width, height, stride in ((320, 240, 1), (640, 480, 1), (640, 480, 2)):
+        with PickingCell(CellConfig(width=width, height=height), seed=200_000) as cell:
+            frame = cell.render()
+        ignore = outside_polygon(frame.labels.shape,
+                                 tray_floor_polygon(frame.camera_pose, frame.intrinsics))
+        samples = np.stack([frame.labels[::4, ::4]] * 8)
+        conf = np.ones(frame.labels.shape, np.float32)
+        params = GraspParams(stride_px=stride)
+        latencies = []
+        for _ in range(repeats + 1):
+            start = time.perf_counter()
+            plan = plan_grasps(frame.labels, frame.depth, frame.intrinsics, None, params, conf,
+                               samples, ignore)
+            latencies.append(time.perf_counter() - start)
+        latencies = latencies[1:]  # the first call warms caches
+        out[f"{width}x{height} stride {stride}"] = {
+            **_stats(latencies, sum(latencies), repeats),
+            "candidates": len(plan.candidates)}
+    return out
+
+
 BENCHES: dict[str, Callable[[], dict]] = {
     "transport": lambda: {"640x480": bench_transport(640, 480),
                           "1280x720": bench_transport(1280, 720)},
@@ -263,6 +292,7 @@ BENCHES: dict[str, Callable[[], dict]] = {
     "camera_ingest": bench_camera_ingest,
     "segmentation": bench_segmentation,
     "superpixel": bench_superpixel,
+    "grasp_regions": bench_grasp_regions,
 }
 
 

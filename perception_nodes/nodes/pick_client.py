@@ -1,6 +1,9 @@
 """pick_client: the arm's side of the simulated cell; chooses a grasp and requests a pick.
 
-Policy ``oracle`` picks the topmost ground-truth instance (``sim/instance_labels`` with
+Policy ``grasp_regions`` executes the top candidate of ``grasp/candidates`` (what the arm
+of a real cell consumes), skipping candidates within 2 cm of a spot whose pick lifted
+nothing in the same scene. Policy ``oracle`` picks the topmost ground-truth instance
+(``sim/instance_labels`` with
 ``camera/depth/image_raw``) whose interior fits a suction cup on a flat patch, with the
 surface normal fitted to the depth there: it exercises the cell and is not a perception
 result. Items whose pick lifted nothing (``sim/pick_outcome``) are not tried again in the
@@ -13,8 +16,9 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
-from geometry_msgs.msg import PoseStamped
+from geometry_msgs.msg import PoseArray, PoseStamped
 from sensor_msgs.msg import CameraInfo, Image
 
 from perception_nodes.core.grasp_geometry import oracle_grasp
@@ -27,7 +31,9 @@ from perception_nodes.ros.sync import Subscriber, TimeSynchronizer
 
 class PickClientNode(ManagedNode):
     PARAMS = (
-        Param("policy", "oracle", "how to choose grasps", choices=("oracle",)),
+        Param("policy", "oracle", "how to choose grasps: ground truth (oracle) or the "
+              "perception stack's top candidate (grasp_regions)",
+              choices=("oracle", "grasp_regions")),
         Param("period_s", 3.0, "seconds between pick requests", min=0.1, max=3600.0),
         Param("min_pixels", 150, "smallest visible item to pick (px)", min=1, max=10**6),
         Param("outcome_timeout_s", 10.0, "wait at most this long for a pick's outcome before "
@@ -53,6 +59,11 @@ class PickClientNode(ManagedNode):
                 Subscriber(self, CameraInfo, "camera/color/camera_info", self.sub_qos)]
         self.sync = TimeSynchronizer(subs, queue_size=10)
         self.sync.registerCallback(self._on_frame)
+        self.create_subscription(PoseArray, "grasp/candidates", self._on_candidates,
+                                 self.sub_qos)
+        self.candidates: PoseArray | None = None
+        self.failed_spots: list[np.ndarray] = []
+        self.last_point: np.ndarray | None = None
         self.failed: set[int] = set()
         self.scene = None
         self.create_subscription(DiagnosticArray, "sim/pick_outcome", self._on_outcome, 10)
@@ -63,6 +74,10 @@ class PickClientNode(ManagedNode):
             return
         self.latest = (labels, depth, info)
         self.health.count("received")
+
+    def _on_candidates(self, msg: PoseArray) -> None:
+        if (msg.header.stamp.sec, msg.header.stamp.nanosec) > self.last_outcome:
+            self.candidates = msg
 
     def _on_outcome(self, msg: DiagnosticArray) -> None:
         self.pending_since = None
@@ -75,18 +90,26 @@ class PickClientNode(ManagedNode):
         except (KeyError, ValueError) as exc:
             self.health.malformed(f"pick outcome: {exc}")
             return
+        self.candidates = None
         if scene != self.scene:
-            self.scene, self.failed = scene, set()
+            self.scene, self.failed, self.failed_spots = scene, set(), []
+        if lifted == 0 and self.last_point is not None:
+            self.failed_spots.append(self.last_point)
         if lifted == 0:
             self.failed.update(label for label in labels if label)
             self.failed.add(self.target)
 
     def _on_timer(self) -> None:
-        if not self.active or self.latest is None:
+        if not self.active:
             return
         now = time.monotonic()
         if self.pending_since is not None and \
                 now - self.pending_since < self.params["outcome_timeout_s"]:
+            return
+        if self.params["policy"] == "grasp_regions":
+            self._request_top_candidate(now)
+            return
+        if self.latest is None:
             return
         labels_msg, depth_msg, info = self.latest
         self.latest = None
@@ -109,6 +132,21 @@ class PickClientNode(ManagedNode):
         self.pending_since = now
         self.health.published()
         self.health.info["last_target"] = str(self.target)
+
+
+    def _request_top_candidate(self, now: float) -> None:
+        msg, self.candidates = self.candidates, None
+        if msg is None:
+            return
+        for pose in msg.poses:
+            point = np.array([pose.position.x, pose.position.y, pose.position.z])
+            if all(np.linalg.norm(point - spot) > 0.02 for spot in self.failed_spots):
+                self.last_point = point
+                self.pub.publish(PoseStamped(header=msg.header, pose=pose))
+                self.pending_since = now
+                self.health.published()
+                return
+        self.health.count("no_grasp")
 
 
 def main(args: list[str] | None = None) -> int:

@@ -5,7 +5,9 @@ Subscribes ``camera/color/image_raw``; publishes, each with the input image's he
 ``segmentation/instance_labels`` mono16 (0 none), ``segmentation/confidence`` 32FC1 (share
 of latent samples that agree with the published label at each pixel; 1.0 where the mode
 has a single hypothesis), ``segmentation/instance_scores`` 32FC1 of size 1 x N (score of
-label i + 1 at column i), and ``segmentation/overlay`` rgb8 for people.
+label i + 1 at column i), ``segmentation/overlay`` rgb8 for people, and in mode
+``confidence_mask`` ``segmentation/sample_labels`` 16UC(k) on the model grid (channel g =
+latent sample g's labels; the grasp planner's double-pick risk reads them).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from sensor_msgs.msg import Image
 
 from perception_nodes.core.overlay import draw_label_overlay
 from perception_nodes.inference.onnx_model import MODELS_DIR, resolve_model
-from perception_nodes.inference.segmenter import MODES, SegmenterRunner, label_image, run_mode
+from perception_nodes.inference.segmenter import MODES, SegmenterRunner, segment
 from perception_nodes.inference.superpixel import TUNED_CENTRE_THRESHOLD, SuperpixelRunner
 from perception_nodes.ros.image_conversion import (
     ImageConversionError,
@@ -73,6 +75,7 @@ class SegmentationNode(ManagedNode):
         self.pub_conf = self.create_publisher(Image, "segmentation/confidence", q)
         self.pub_scores = self.create_publisher(Image, "segmentation/instance_scores", q)
         self.pub_overlay = self.create_publisher(Image, "segmentation/overlay", q)
+        self.pub_samples = self.create_publisher(Image, "segmentation/sample_labels", q)
         self.create_subscription(Image, "camera/color/image_raw", self._on_image, self.sub_qos)
 
     def release_io(self) -> None:
@@ -98,9 +101,13 @@ class SegmentationNode(ManagedNode):
             labels, scores = result.labels, result.scores
             confidence = np.ones(labels.shape, np.float32)  # one hypothesis
         else:
-            pred = run_mode(self.runner, rgb, p["mode"], p["num_samples"], p["confidence_p"])
-            labels, confidence, scores = label_image(pred, rgb.shape[:2],
-                                                     p["score_threshold"])
+            out = segment(self.runner, rgb, p["mode"], p["num_samples"], p["confidence_p"],
+                          p["score_threshold"])
+            labels, confidence, scores = out.labels, out.confidence, out.scores
+            if out.samples is not None:  # before the labels: consumers match on them
+                self.pub_samples.publish(numpy_to_image(
+                    np.ascontiguousarray(out.samples.transpose(1, 2, 0)),
+                    f"16UC{len(out.samples)}", msg.header))
         self.pub_labels.publish(numpy_to_image(labels, "mono16", msg.header))
         self.pub_conf.publish(numpy_to_image(confidence, "32FC1", msg.header))
         row = scores.astype(np.float32)[None] if len(scores) else np.zeros((1, 1), np.float32)

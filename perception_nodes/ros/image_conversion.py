@@ -7,6 +7,7 @@ and rows are not padded beyond whole elements; otherwise a copy. Malformed messa
 
 from __future__ import annotations
 
+import re
 import sys
 
 import numpy as np
@@ -22,6 +23,19 @@ ENCODINGS: dict[str, tuple[np.dtype, int]] = {
     "32FC1": (np.dtype(np.float32), 1),
 }
 _HOST_BIG_ENDIAN = sys.byteorder == "big"
+# OpenCV-style encodings with any channel count, as cv_bridge reads them ("16UC8": k = 8
+# latent samples' label images stacked as channels)
+_MULTI_CHANNEL = re.compile(r"^(8U|16U|32F)C([1-9][0-9]?)$")
+_MULTI_DTYPES = {"8U": np.dtype(np.uint8), "16U": np.dtype(np.uint16),
+                 "32F": np.dtype(np.float32)}
+
+
+def _encoding(encoding: str) -> tuple[np.dtype, int] | None:
+    """``(dtype, channels)`` of an encoding, None if unsupported."""
+    if encoding in ENCODINGS:
+        return ENCODINGS[encoding]
+    match = _MULTI_CHANNEL.match(encoding)
+    return (_MULTI_DTYPES[match[1]], int(match[2])) if match else None
 
 
 class ImageConversionError(ValueError):
@@ -36,10 +50,12 @@ def image_to_numpy(msg: Image) -> np.ndarray:
             a step that is not a whole number of elements, or a data length that is not
             ``step * height``.
     """
-    if msg.encoding not in ENCODINGS:
+    info = _encoding(msg.encoding)
+    if info is None:
         raise ImageConversionError(
-            f"unsupported encoding {msg.encoding!r}; supported: {sorted(ENCODINGS)}")
-    dtype, channels = ENCODINGS[msg.encoding]
+            f"unsupported encoding {msg.encoding!r}; supported: {sorted(ENCODINGS)} and "
+            "8UC(n), 16UC(n), 32FC(n)")
+    dtype, channels = info
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height <= 0 or width <= 0:
         raise ImageConversionError(f"empty image {width}x{height}")
@@ -78,9 +94,10 @@ def numpy_to_image(array: np.ndarray, encoding: str, header=None) -> Image:
     Raises:
         ImageConversionError: unknown encoding, or dtype/shape that do not fit it.
     """
-    if encoding not in ENCODINGS:
+    info = _encoding(encoding)
+    if info is None:
         raise ImageConversionError(f"unsupported encoding {encoding!r}")
-    dtype, channels = ENCODINGS[encoding]
+    dtype, channels = info
     arr = np.asarray(array)
     expected_ndim = 3 if channels > 1 else 2
     wrong_channels = channels > 1 and arr.ndim == 3 and arr.shape[2] != channels

@@ -1,0 +1,164 @@
+"""grasp_regions: where the arm may grasp, and the ranked suction grasps (seed 000 Sec. V-E).
+
+Subscribes, matched by exact stamp: ``segmentation/instance_labels`` (mono16),
+``segmentation/confidence`` (32FC1), ``camera/depth/image_raw`` (32FC1 m or 16UC1 mm; the
+depth node's output in a cell without a depth camera) and ``camera/color/camera_info``;
+reads ``segmentation/sample_labels`` (16UC(k)) and ``segmentation/instance_scores`` of the
+same stamp when they arrived first. Publishes with the labels' header (camera optical frame):
+``grasp/safe_regions`` mono16 (the instance label where a safe footprint centre lies),
+``grasp/candidates`` PoseArray best first (z along the surface normal, out of the surface),
+``grasp/candidate_info`` 32FC1, one row per pose in the same order with the columns of
+``INFO_COLUMNS`` (a single NaN row when there is no candidate), and ``grasp/markers``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+
+import numpy as np
+from geometry_msgs.msg import PoseArray
+from sensor_msgs.msg import CameraInfo, Image
+from visualization_msgs.msg import MarkerArray
+
+from perception_nodes.core.conventions import depth_mm_to_m
+from perception_nodes.core.grasp_regions import (
+    GraspParams,
+    GripperLayout,
+    outside_polygon,
+    plan_grasps,
+)
+from perception_nodes.ros.grasp_messages import candidate_markers, parse_pairs
+from perception_nodes.ros.image_conversion import (
+    ImageConversionError,
+    image_to_numpy,
+    numpy_to_image,
+)
+from perception_nodes.ros.managed_node import ManagedNode, run_node
+from perception_nodes.ros.messages import intrinsics_from_camera_info, pose_msg
+from perception_nodes.ros.params import Param, ParameterValueError
+from perception_nodes.ros.sync import Subscriber, TimeSynchronizer
+
+INFO_COLUMNS = ("quality", "risk", "instance", "expected_cups", "confidence", "u", "v",
+                "instance_score")
+DEFAULT_CUPS = "0,0; 0.025,0.025; -0.025,0.025; -0.025,-0.025; 0.025,-0.025"
+
+
+class GraspRegionsNode(ManagedNode):
+    PROCESSES_FRAMES = True
+    PARAMS = (
+        Param("cup_offsets_m", DEFAULT_CUPS, "cup centres 'x,y; x,y; ...' in the gripper "
+              "frame (m), the first at 0,0"),
+        Param("cup_radius_m", 0.009, "suction cup radius (m)", min=0.001, max=0.1),
+        Param("stroke_m", 0.012, "bellows stroke past first contact (m)", min=0.001, max=0.1),
+        Param("max_plane_rms_m", 0.003, "roughest patch a cup seals on (m rms)", min=0.0,
+              max=0.05),
+        Param("max_tilt_deg", 35.0, "steepest surface a cup seals on (deg)", min=0.0,
+              max=89.0),
+        Param("clearance_m", 0.005, "a cup off the item clears other surfaces by stroke + "
+              "this (m)", min=0.0, max=0.1),
+        Param("yaw_steps", 4, "gripper yaws tried over yaw_period_deg", min=1, max=36),
+        Param("yaw_period_deg", 90.0, "the cup layout's rotational period (deg)", min=1.0,
+              max=360.0),
+        Param("stride_px", 1, "footprint centres tried every stride pixels", min=1, max=16),
+        Param("max_candidates", 10, "candidates published (one per instance)", min=1,
+              max=100),
+        Param("max_risk", 0.5, "drop candidates whose double-pick risk exceeds this",
+              min=0.0, max=1.0),
+        Param("min_confidence", 0.0, "pixels with less sample agreement are not centres",
+              min=0.0, max=1.0),
+        Param("workspace_polygon", "", "tray floor 'u,v; u,v; ...' as fractions of the image "
+              "width and height, from calibration; no cup outside it ('' = whole image)"),
+    )
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("grasp_regions", **kwargs)
+
+    def check_params(self, params: dict) -> None:
+        try:
+            cups = parse_pairs(params["cup_offsets_m"])
+            self.layout = GripperLayout(tuple(map(tuple, cups)), params["cup_radius_m"],
+                                        params["stroke_m"])
+            self.polygon = parse_pairs(params["workspace_polygon"])
+            if 0 < len(self.polygon) < 3:
+                raise ValueError("workspace_polygon needs 3 corners or none")
+        except ValueError as exc:
+            raise ParameterValueError(str(exc)) from exc
+        self.grasp_params = GraspParams(
+            params["yaw_steps"], params["yaw_period_deg"], params["max_plane_rms_m"],
+            params["max_tilt_deg"], params["clearance_m"], min_confidence=params[
+                "min_confidence"], stride_px=params["stride_px"],
+            max_candidates=params["max_candidates"], max_risk=params["max_risk"])
+
+    def configure_io(self) -> None:
+        q = self.pub_qos
+        self.pub_safe = self.create_publisher(Image, "grasp/safe_regions", q)
+        self.pub_poses = self.create_publisher(PoseArray, "grasp/candidates", q)
+        self.pub_info = self.create_publisher(Image, "grasp/candidate_info", q)
+        self.pub_markers = self.create_publisher(MarkerArray, "grasp/markers", q)
+        self.side: dict[str, OrderedDict] = {"samples": OrderedDict(), "scores": OrderedDict()}
+        for key, topic in (("samples", "segmentation/sample_labels"),
+                           ("scores", "segmentation/instance_scores")):
+            self.create_subscription(Image, topic, lambda m, k=key: self._keep(k, m),
+                                     self.sub_qos)
+        subs = [Subscriber(self, Image, "segmentation/instance_labels", self.sub_qos),
+                Subscriber(self, Image, "segmentation/confidence", self.sub_qos),
+                Subscriber(self, Image, "camera/depth/image_raw", self.sub_qos),
+                Subscriber(self, CameraInfo, "camera/color/camera_info", self.sub_qos)]
+        self.sync = TimeSynchronizer(subs, queue_size=10)
+        self.sync.registerCallback(self._on_frame)
+
+    def _keep(self, key: str, msg: Image) -> None:
+        store = self.side[key]
+        store[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = msg
+        while len(store) > 10:
+            store.popitem(last=False)
+
+    def _on_frame(self, labels_msg: Image, conf_msg: Image, depth_msg: Image,
+                  info: CameraInfo) -> None:
+        if not self.should_process():
+            return
+        start = time.monotonic()
+        self.health.count("received")
+        stamp = (labels_msg.header.stamp.sec, labels_msg.header.stamp.nanosec)
+        try:
+            labels, confidence = image_to_numpy(labels_msg), image_to_numpy(conf_msg)
+            depth = image_to_numpy(depth_msg)
+            depth = depth_mm_to_m(depth) if depth.dtype == np.uint16 else depth
+            intrinsics = intrinsics_from_camera_info(info)
+            samples = self.side["samples"].get(stamp)
+            samples = None if samples is None else image_to_numpy(samples)
+            if samples is not None:
+                samples = samples.reshape(*samples.shape[:2], -1).transpose(2, 0, 1)
+            scores_msg = self.side["scores"].get(stamp)
+            scores = None if scores_msg is None else image_to_numpy(scores_msg).ravel()
+            ignore = outside_polygon(labels.shape, self.polygon * [labels.shape[1],
+                                                                   labels.shape[0]])
+            plan = plan_grasps(labels, depth, intrinsics, self.layout, self.grasp_params,
+                               confidence, samples, ignore)
+        except (ImageConversionError, ValueError) as exc:
+            self.health.malformed(str(exc))
+            self.get_logger().warning(f"dropped malformed frame: {exc}",
+                                      throttle_duration_sec=5.0)
+            return
+        if samples is None:
+            self.health.count("no_samples")
+        header = labels_msg.header
+        self.pub_safe.publish(numpy_to_image(plan.safe_labels, "mono16", header))
+        poses = PoseArray(header=header, poses=[pose_msg(c.pose) for c in plan.candidates])
+        self.pub_poses.publish(poses)
+        rows = [[c.quality, c.risk, c.instance, c.expected_cups, c.confidence, c.u, c.v,
+                 scores[c.instance - 1] if scores is not None and c.instance <= len(scores)
+                 else np.nan] for c in plan.candidates] or [[np.nan] * len(INFO_COLUMNS)]
+        self.pub_info.publish(numpy_to_image(np.asarray(rows, np.float32), "32FC1", header))
+        self.pub_markers.publish(candidate_markers(plan.candidates, header, self.layout))
+        self.health.info["candidates"] = str(len(plan.candidates))
+        self.health.published(latency_s=time.monotonic() - start)
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(GraspRegionsNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,86 @@
+"""The grasp_regions node on a staged scene: the top candidate's footprint lies on one item."""
+
+import time
+
+import numpy as np
+from geometry_msgs.msg import PoseArray
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import CameraInfo, Image
+from visualization_msgs.msg import MarkerArray
+
+from perception_nodes.core.camera_model import transform_points
+from perception_nodes.nodes.grasp_regions import INFO_COLUMNS, GraspRegionsNode
+from perception_nodes.ros.image_conversion import image_to_numpy, numpy_to_image
+from perception_nodes.ros.messages import camera_info_msg, matrix_from_pose_msg
+from perception_nodes.sim.catalog import ItemSpec
+from perception_nodes.sim.cell import CellConfig, PickingCell
+
+GREY = (0.5, 0.5, 0.55, 1.0)
+
+
+def _staged_frame():
+    """Two same-coloured boxes side by side, each narrower than the cup layout, together
+    wider (a merged mask would put the gripper on the seam), and a small box apart."""
+    narrow = ItemSpec("box", "narrow", (0.03, 0.05, 0.02), 0.2, GREY)
+    small = ItemSpec("box", "small", (0.025, 0.025, 0.015), 0.1, (0.8, 0.2, 0.2, 1.0))
+    with PickingCell(CellConfig(width=320, height=240), seed=5) as cell:
+        cell.stage([(narrow, [-0.0305, 0.0, 0.04], [0, 0, 0, 1]),
+                    (narrow, [0.0605, 0.0, 0.04], [0, 0, 0, 1]),
+                    (small, [0.0, 0.12, 0.04], [0, 0, 0, 1])])
+        return cell.render()
+
+
+def test_top_candidate_footprint_lies_on_one_item(ros_context):
+    frame = _staged_frame()
+    node = GraspRegionsNode(context=ros_context, parameter_overrides=[
+        Parameter("workspace_polygon", value="0.3,0.24; 0.7,0.24; 0.7,0.76; 0.3,0.76")])
+    probe = Node("grasp_probe", context=ros_context)
+    got = {"poses": [], "info": [], "safe": [], "markers": []}
+    probe.create_subscription(PoseArray, "grasp/candidates", got["poses"].append, 10)
+    probe.create_subscription(Image, "grasp/candidate_info", got["info"].append, 10)
+    probe.create_subscription(Image, "grasp/safe_regions", got["safe"].append, 10)
+    probe.create_subscription(MarkerArray, "grasp/markers", got["markers"].append, 10)
+    pubs = {t: probe.create_publisher(m, t, 10) for t, m in (
+        ("segmentation/instance_labels", Image), ("segmentation/confidence", Image),
+        ("camera/depth/image_raw", Image), ("camera/color/camera_info", CameraInfo))}
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(node)
+    executor.add_node(probe)
+    end = time.monotonic() + 20
+    while min(p.get_subscription_count() for p in pubs.values()) == 0 and \
+            time.monotonic() < end:
+        executor.spin_once(timeout_sec=0.05)
+    confidence = np.ones(frame.labels.shape, np.float32)
+    for sec, depth in ((7, np.zeros((3, 3), np.float32)), (8, frame.depth)):
+        header = numpy_to_image(frame.rgb, "rgb8").header
+        header.stamp.sec, header.frame_id = sec, "camera_color_optical_frame"
+        pubs["segmentation/instance_labels"].publish(
+            numpy_to_image(frame.labels, "mono16", header))
+        pubs["segmentation/confidence"].publish(numpy_to_image(confidence, "32FC1", header))
+        pubs["camera/depth/image_raw"].publish(numpy_to_image(depth, "32FC1", header))
+        pubs["camera/color/camera_info"].publish(camera_info_msg(frame.intrinsics, header))
+    while time.monotonic() < end and min(len(v) for v in got.values()) == 0:
+        executor.spin_once(timeout_sec=0.05)
+    # the frame whose depth does not match the labels is dropped and counted
+    assert node.health.counters["malformed"] == 1
+    assert [m.header.stamp.sec for m in got["poses"]] == [8]
+    assert got["info"][0].header.stamp.sec == got["safe"][0].header.stamp.sec == 8
+    poses, info = got["poses"][0].poses, image_to_numpy(got["info"][0])
+    assert len(poses) >= 2 and info.shape == (len(poses), len(INFO_COLUMNS))
+    assert np.all(np.diff(info[:, 0]) <= 0)  # ranked by quality
+    top = matrix_from_pose_msg(poses[0])
+    layout = node.layout
+    cups = np.array([[x, y, 0.0] for x, y in layout.cup_offsets_m])
+    uv = np.rint(frame.intrinsics.project(transform_points(top, cups))).astype(int)
+    under = frame.labels[uv[:, 1], uv[:, 0]]
+    item = int(info[0, INFO_COLUMNS.index("instance")])
+    assert under[0] == item  # the centre cup is on the chosen item
+    assert set(under.tolist()) <= {item, 0}  # no cup on another item
+    assert top[2, 2] < -0.9  # approach along the floor normal, z out of the surface
+    safe = image_to_numpy(got["safe"][0])
+    assert ((safe == 0) | (safe == frame.labels)).all()
+    assert got["markers"] and len(got["markers"][0].markers) == 1 + 3 * len(poses)
+    node.destroy_node()
+    probe.destroy_node()
