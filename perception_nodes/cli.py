@@ -140,7 +140,7 @@ def _cmd_pick_eval(args: argparse.Namespace) -> int:
 
     modes = args.mode.split(",")
     report = run_pick_eval(modes, args.episodes, args.picks_per_scene, args.first_seed,
-                           args.jobs, args.out or None)
+                           args.jobs, args.out or None, args.planner)
     print(json.dumps(report, indent=None if args.json else 2))
     return 0
 
@@ -253,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--picks-per-scene", type=int, default=5)
     k.add_argument("--first-seed", type=int, default=200_000, help="first test-split scene")
     k.add_argument("--jobs", type=int, default=1, help="configurations run side by side")
+    k.add_argument("--planner", default="full", choices=("full", "masks_only"),
+                   help="full: the grasp_regions node's planner; masks_only: cups checked "
+                   "against the masks alone (ablation)")
     k.add_argument("--out", default="", help="folder for report.json, records.json, table.md")
     k.add_argument("--json", action="store_true", help="one JSON object on one line")
     k.set_defaults(func=_cmd_pick_eval)

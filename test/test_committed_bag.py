@@ -44,3 +44,22 @@ def test_overlays_are_written_with_pick_frames(tmp_path):
     paths = write_overlays(BAG, tmp_path, every=5)
     assert paths and all(p.stat().st_size > 0 for p in paths)
     assert any(p.name.endswith("_pick.png") for p in paths)
+
+
+def test_grasp_candidates_match_segmentation_frames_and_lie_on_their_instances():
+    labels, candidates, info = {}, {}, {}
+    for topic, msgtype, _, raw in read_bag(BAG, ["/segmentation/instance_labels",
+                                                 "/grasp/candidates", "/grasp/candidate_info"]):
+        msg = deserialize(raw, msgtype)
+        key = (msg.header.stamp.sec, msg.header.stamp.nanosec)
+        {"/segmentation/instance_labels": labels, "/grasp/candidates": candidates,
+         "/grasp/candidate_info": info}[topic][key] = msg
+    assert candidates and set(candidates) <= set(labels) and set(candidates) == set(info)
+    with_poses = [k for k, m in candidates.items() if m.poses]
+    assert with_poses
+    for key in with_poses:
+        rows = image_to_numpy(info[key])
+        assert rows.shape == (len(candidates[key].poses), 8)
+        seg = image_to_numpy(labels[key])
+        u, v, instance = rows[:, 5].astype(int), rows[:, 6].astype(int), rows[:, 2]
+        assert (seg[v, u] == instance).all()  # each centre lies on its own instance

@@ -66,6 +66,9 @@ class GraspParams:
     max_candidates: int = 10
     max_risk: float = 0.5  # candidates whose double-pick risk exceeds this are dropped
     height_scale_m: float = 0.1  # quality halves ~every 7 cm below the topmost candidate
+    # False: trust the masks alone, as a planner that only lands cups on one mask does
+    # (cups off the mask go unchecked; only a cup on another mask blocks). An ablation.
+    check_clearance: bool = True
 
     def __post_init__(self) -> None:
         if self.yaw_steps < 1 or self.stride_px < 1 or self.max_candidates < 1:
@@ -225,7 +228,11 @@ def plan_grasps(labels: np.ndarray, depth: np.ndarray, intrinsics: PinholeIntrin
         zq = depth[qv, qu]
         same = inside & (labels[qv, qu] == lab[:, None]) & ~ignore[qv, qu] & \
             (np.abs(zq - zc[:, None]) <= layout.stroke_m)
-        clear = inside & (nearest[qv, qu] > (zc + layout.stroke_m + params.clearance_m)[:, None])
+        if params.check_clearance:
+            clear = inside & (nearest[qv, qu] >
+                              (zc + layout.stroke_m + params.clearance_m)[:, None])
+        else:
+            clear = inside & (labels[qv, qu] == 0) & ~ignore[qv, qu]
         ok = (same | clear).all(axis=1)
         cups = np.where(ok, (same & sealable[qv, qu]).sum(axis=1), -1)
         better = cups > best_cups

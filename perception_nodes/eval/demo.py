@@ -36,6 +36,11 @@ DEMO_TOPICS = {
     "/segmentation/confidence": "sensor_msgs/msg/Image",
     "/segmentation/instance_scores": "sensor_msgs/msg/Image",
     "/segmentation/overlay": "sensor_msgs/msg/Image",
+    "/segmentation/sample_labels": "sensor_msgs/msg/Image",
+    "/grasp/safe_regions": "sensor_msgs/msg/Image",
+    "/grasp/candidates": "geometry_msgs/msg/PoseArray",
+    "/grasp/candidate_info": "sensor_msgs/msg/Image",
+    "/grasp/markers": "visualization_msgs/msg/MarkerArray",
     "/diagnostics": "diagnostic_msgs/msg/DiagnosticArray",
 }
 

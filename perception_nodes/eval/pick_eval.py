@@ -183,29 +183,36 @@ def summarise(records: list[PickRecord], bootstrap: int = 2000, seed: int = 0) -
     return out
 
 
+PLANNERS = {"full": GraspParams(), "masks_only": GraspParams(check_clearance=False)}
+
+
 def _run_one(job: tuple) -> list[dict]:
-    configuration, picks, per_scene, first_seed, threads = job
+    configuration, picks, per_scene, first_seed, threads, planner = job
     return [asdict(r) for r in run_configuration(configuration, picks, per_scene, first_seed,
-                                                 threads)]
+                                                 threads, PLANNERS[planner])]
 
 
 def run_pick_eval(configurations: list[str], picks: int, picks_per_scene: int = 5,
-                  first_seed: int = FIRST_SEED, jobs: int = 1, out_dir: str | None = None
-                  ) -> dict:
+                  first_seed: int = FIRST_SEED, jobs: int = 1, out_dir: str | None = None,
+                  planner: str = "full") -> dict:
     """Every configuration on the same seeds; ``jobs`` processes (one ONNX thread each when
-    more than one, so configurations do not fight over the cores)."""
+    more than one, so configurations do not fight over the cores). ``planner`` ``full`` is
+    the grasp_regions node's; ``masks_only`` trusts the masks alone (an ablation)."""
     for c in configurations:
         if c not in CONFIGURATIONS:
             raise ValueError(f"unknown configuration {c!r}; one of {CONFIGURATIONS}")
+    if planner not in PLANNERS:
+        raise ValueError(f"unknown planner {planner!r}; one of {sorted(PLANNERS)}")
     threads = 1 if jobs > 1 else 0
-    work = [(c, picks, picks_per_scene, first_seed, threads) for c in configurations]
+    work = [(c, picks, picks_per_scene, first_seed, threads, planner) for c in configurations]
     start = time.time()
     if jobs > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             results = list(pool.map(_run_one, work))
     else:
         results = [_run_one(job) for job in work]
-    report = {"picks_per_configuration": picks, "picks_per_scene": picks_per_scene,
+    report = {"planner": planner, "picks_per_configuration": picks,
+              "picks_per_scene": picks_per_scene,
               "first_seed": first_seed, "jobs": jobs, "onnx_threads": threads or "all",
               "wall_s": round(time.time() - start, 1), "configurations": {}}
     for c, rows in zip(configurations, results, strict=True):
