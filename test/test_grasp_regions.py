@@ -94,6 +94,19 @@ def test_a_box_wide_enough_takes_all_cups_and_is_safe_only_inside():
     assert not safe[10:14].any() and not safe[:, 15:19].any()
 
 
+def test_a_coarser_stride_covers_the_same_safe_region_in_blocks():
+    labels, depth = _scene([(10, 50, 15, 65), (52, 58, 2, 78)])
+    fine = plan_grasps(labels, depth, CAM, LAYOUT, GraspParams(yaw_steps=1)).safe_labels
+    coarse = plan_grasps(labels, depth, CAM, LAYOUT,
+                         GraspParams(yaw_steps=1, stride_px=2)).safe_labels
+    assert ((coarse == 0) | (coarse == labels)).all()
+    # every coarse block starts at a safe centre of the fine plan, and covers it
+    assert (fine[::2, ::2] == coarse[::2, ::2]).all()
+    blocks = coarse.reshape(30, 2, 40, 2)
+    assert (blocks == blocks[:, :1, :, :1]).all()  # the box is 2-aligned: whole blocks
+    assert abs(int((coarse > 0).sum()) - int((fine > 0).sum())) <= 2 * 80
+
+
 def test_a_cup_over_a_neighbour_blocks_the_footprint_and_a_deep_floor_does_not():
     # a box 12 px wide: outer cups (10 px off) leave it. Alone, they find the floor 10 cm
     # below (beyond the stroke): safe with 1 cup. With a touching twin of the same height

@@ -240,8 +240,10 @@ def plan_grasps(labels: np.ndarray, depth: np.ndarray, intrinsics: PinholeIntrin
     good = best_cups >= 1
     safe[cv_[good], cu[good]] = lab[good]
     if params.stride_px > 1:
+        # each tried centre stands for the stride x stride block that starts at it
+        last = params.stride_px - 1
         grown = cv2.dilate(safe, np.ones((params.stride_px,) * 2, np.uint8),
-                           anchor=(0, 0))
+                           anchor=(last, last))
         safe = np.where(grown == labels, grown, 0).astype(np.uint16)
     candidates = _best_per_instance(np.flatnonzero(good), cu, cv_, lab, zc, best_cups,
                                     best_yaw, yaws, (labels, depth, interior), layout, params,
