@@ -5,7 +5,8 @@ from glob import glob
 from setuptools import find_packages, setup
 
 PACKAGE = "perception"
-NODES = ("sim_cell", "camera_ingest", "pick_client", "segmentation", "grasp_regions")
+NODES = ("sim_cell", "camera_ingest", "pick_client", "segmentation", "grasp_regions",
+         "grasp_capture")
 
 setup(
     name=PACKAGE,

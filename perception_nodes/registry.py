@@ -10,6 +10,7 @@ NODES: dict[str, tuple[str, str]] = {
     "pick_client": ("perception_nodes.nodes.pick_client", "PickClientNode"),
     "segmentation": ("perception_nodes.nodes.segmentation", "SegmentationNode"),
     "grasp_regions": ("perception_nodes.nodes.grasp_regions", "GraspRegionsNode"),
+    "grasp_capture": ("perception_nodes.nodes.grasp_capture", "GraspCaptureNode"),
 }
 
 

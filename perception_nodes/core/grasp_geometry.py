@@ -122,3 +122,26 @@ def oracle_grasp(labels: np.ndarray, depth: np.ndarray, intrinsics: PinholeIntri
         if rms <= max_rms_m:
             return label, grasp_pose(centroid, normal)
     return None
+
+
+def cup_footprint_mask(size: tuple[int, int], intrinsics: PinholeIntrinsics,
+                       pose: np.ndarray, cup_offsets_m: np.ndarray, cup_radius_m: float,
+                       active: np.ndarray, rim_points: int = 24) -> np.ndarray:
+    """``(H, W) uint8`` 1 under the active cups of a gripper at ``pose`` (4x4, optical frame,
+    cups in its xy plane at ``cup_offsets_m (n, 2)`` m): each cup's rim circle projected
+    into the image and filled (seed 001 Sec. III-A: the grasp mask input)."""
+    h, w = size
+    mask = np.zeros((h, w), np.uint8)
+    angles = np.linspace(0.0, 2.0 * np.pi, rim_points, endpoint=False)
+    ring = np.stack([np.cos(angles), np.sin(angles)], 1) * cup_radius_m
+    offsets = np.asarray(cup_offsets_m, np.float64).reshape(-1, 2)
+    for (dx, dy), on in zip(offsets, np.asarray(active, bool), strict=True):
+        if not on:
+            continue
+        local = np.column_stack([ring + [dx, dy], np.zeros(rim_points), np.ones(rim_points)])
+        cam = (pose @ local.T).T[:, :3]
+        if (cam[:, 2] <= 0).any():
+            continue
+        uv = intrinsics.project(cam)
+        cv2.fillPoly(mask, [np.rint(uv).astype(np.int32)], 1)
+    return mask

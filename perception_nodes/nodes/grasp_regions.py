@@ -28,7 +28,7 @@ from perception_nodes.core.grasp_regions import (
     outside_polygon,
     plan_grasps,
 )
-from perception_nodes.ros.grasp_messages import candidate_markers, parse_pairs
+from perception_nodes.ros.grasp_messages import DEFAULT_CUPS, candidate_markers, parse_pairs
 from perception_nodes.ros.image_conversion import (
     ImageConversionError,
     image_to_numpy,
@@ -41,7 +41,6 @@ from perception_nodes.ros.sync import Subscriber, TimeSynchronizer
 
 INFO_COLUMNS = ("quality", "risk", "instance", "expected_cups", "confidence", "u", "v",
                 "instance_score")
-DEFAULT_CUPS = "0,0; 0.025,0.025; -0.025,0.025; -0.025,-0.025; 0.025,-0.025"
 
 
 class GraspRegionsNode(ManagedNode):

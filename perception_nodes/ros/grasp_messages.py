@@ -10,6 +10,9 @@ from visualization_msgs.msg import Marker, MarkerArray
 from perception_nodes.core.grasp_regions import GraspCandidate, GripperLayout
 from perception_nodes.ros.messages import pose_msg
 
+# the simulated cell's 5-cup layout (sim/suction.py), as the nodes' cup_offsets_m parameter
+DEFAULT_CUPS = "0,0; 0.025,0.025; -0.025,0.025; -0.025,-0.025; 0.025,-0.025"
+
 
 def parse_pairs(text: str) -> np.ndarray:
     """``'a,b; c,d'`` to an ``(N, 2) float64`` array (``''`` gives ``(0, 2)``).

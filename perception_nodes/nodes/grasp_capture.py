@@ -1,0 +1,168 @@
+"""grasp_capture: before/after images of each grasp, kept as self-supervised training data
+(seed 001 Sec. III-A).
+
+Keeps the newest ``buffer_frames`` frames of ``camera/color/image_raw``. A pick request
+(``sim/pick_request``, PoseStamped in the camera optical frame) freezes the newest frame as
+*before* (the arm has not entered the view yet); the suction gauge (``sim/suction_gauge``,
+kPa per cup, after the lift) marks the arm gone and starts the watch for the first stable
+frame, *after*. Cups reading at least ``held_kpa`` are the active ones: their footprint
+projected into the image is the grasp mask, and the grasp succeeded only if one of them held.
+Samples go to ``dataset_dir`` through :class:`GraspDatasetWriter` (never a partial sample);
+failed grasps are kept only with ``keep_failed``. One pick at a time: a new request while
+one is pending drops the old one (counted).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from geometry_msgs.msg import PoseStamped
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Float32MultiArray
+
+from perception_nodes.capture.grasp_dataset import (
+    DatasetWriteError,
+    GraspDatasetWriter,
+    GraspSample,
+)
+from perception_nodes.capture.pick_window import FrameRing, StableFrameWatch
+from perception_nodes.core.conventions import CAMERA_FRAME
+from perception_nodes.core.grasp_geometry import cup_footprint_mask
+from perception_nodes.ros.grasp_messages import DEFAULT_CUPS, parse_pairs
+from perception_nodes.ros.image_conversion import ImageConversionError, image_to_rgb
+from perception_nodes.ros.managed_node import ManagedNode, run_node
+from perception_nodes.ros.messages import intrinsics_from_camera_info, matrix_from_pose_msg
+from perception_nodes.ros.params import Param, ParameterValueError
+
+
+def _ns(stamp) -> int:
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+class GraspCaptureNode(ManagedNode):
+    PARAMS = (
+        Param("dataset_dir", "data/grasps", "folder of the grasp dataset (manifest.json, "
+              "samples/)"),
+        Param("buffer_frames", 30, "newest camera frames kept in memory", min=1, max=1000),
+        Param("held_kpa", 40.0, "a cup reading at least this vacuum held (kPa)", min=0.1,
+              max=101.0),
+        Param("stable_difference", 4.0, "an after frame differs from the one before it by "
+              "less than this mean grey level (scene settled); above the camera's noise "
+              "(about 2.3 between two frames of the sim)", min=0.0, max=255.0),
+        Param("max_wait_frames", 10, "take the after frame at the latest this many frames "
+              "after the gauge", min=1, max=1000),
+        Param("keep_failed", False, "also store grasps that held nothing"),
+        Param("min_free_mb", 100.0, "refuse samples that would leave less free disk (MB)",
+              min=0.0, max=1e7),
+        Param("cup_offsets_m", DEFAULT_CUPS, "cup centres 'x,y; ...' in the gripper frame "
+              "(m), in gauge order"),
+        Param("cup_radius_m", 0.009, "suction cup radius (m)", min=0.001, max=0.1),
+    )
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("grasp_capture", **kwargs)
+
+    def check_params(self, params: dict) -> None:
+        try:
+            self.cups = parse_pairs(params["cup_offsets_m"])
+        except ValueError as exc:
+            raise ParameterValueError(str(exc)) from exc
+        if len(self.cups) == 0:
+            raise ParameterValueError("cup_offsets_m lists no cup")
+
+    def configure_io(self) -> None:
+        p = self.params
+        self.writer = GraspDatasetWriter(p["dataset_dir"], p["min_free_mb"])
+        self.ring = FrameRing(p["buffer_frames"])
+        self.info: CameraInfo | None = None
+        self.pending: dict | None = None
+        self.health.info["dataset_samples"] = str(len(self.writer))
+        q = self.sub_qos
+        self.create_subscription(Image, "camera/color/image_raw", self._on_image, q)
+        self.create_subscription(CameraInfo, "camera/color/camera_info", self._on_info, q)
+        self.create_subscription(PoseStamped, "sim/pick_request", self._on_request, 10)
+        self.create_subscription(Float32MultiArray, "sim/suction_gauge", self._on_gauge, 10)
+
+    def _on_info(self, msg: CameraInfo) -> None:
+        self.info = msg
+
+    def _on_image(self, msg: Image) -> None:
+        if not self.active:
+            return
+        try:
+            rgb = image_to_rgb(msg)
+        except ImageConversionError as exc:
+            self.health.malformed(str(exc))
+            return
+        self.health.count("received")
+        self.ring.push(_ns(msg.header.stamp), rgb)
+        pick = self.pending
+        if pick is not None and pick.get("watch") is not None and pick["watch"].offer(rgb):
+            self.pending = None
+            self._store(pick, rgb)
+
+    def _on_request(self, msg: PoseStamped) -> None:
+        newest = self.ring.newest()
+        if not self.active or newest is None or self.info is None:
+            self.health.count("request_without_frame")
+            return
+        if msg.header.frame_id not in ("", CAMERA_FRAME, self.info.header.frame_id):
+            self.health.malformed(f"pick pose in {msg.header.frame_id!r}, need the camera "
+                                  "optical frame")
+            return
+        if self.pending is not None:
+            self.health.count("dropped")  # the previous pick never reported its gauge
+        try:
+            pose = matrix_from_pose_msg(msg.pose)
+        except ValueError as exc:
+            self.health.malformed(str(exc))
+            return
+        self.pending = {"stamp_ns": newest[0], "before": newest[1], "pose": pose,
+                        "info": self.info, "watch": None}
+
+    def _on_gauge(self, msg: Float32MultiArray) -> None:
+        if self.pending is None:
+            return
+        vacuum = np.asarray(msg.data, np.float32)
+        if vacuum.size != len(self.cups) or not np.isfinite(vacuum).all():
+            self.health.malformed(f"gauge has {vacuum.size} values for {len(self.cups)} cups")
+            self.pending = None
+            return
+        p = self.params
+        self.pending["vacuum"] = vacuum
+        self.pending["watch"] = StableFrameWatch(p["stable_difference"], p["max_wait_frames"])
+
+    def _store(self, pick: dict, after: np.ndarray) -> None:
+        p = self.params
+        active = pick["vacuum"] >= p["held_kpa"]
+        success = bool(active.any())
+        self.health.count("grasps")
+        if not success:
+            self.health.count("failed_grasps")
+            if not p["keep_failed"]:
+                return
+        before = pick["before"]
+        if after.shape != before.shape:
+            self.health.malformed("after frame size differs from before")
+            return
+        mask = cup_footprint_mask(before.shape[:2], intrinsics_from_camera_info(pick["info"]),
+                                  pick["pose"], self.cups, p["cup_radius_m"], active)
+        sample = GraspSample(before, after, mask, pick["vacuum"], pick["pose"],
+                             pick["stamp_ns"], success, int(active.sum()))
+        try:
+            entry = self.writer.append(sample)
+        except DatasetWriteError as exc:
+            self.health.count("write_errors")
+            self.health.last_error = str(exc)
+            self.get_logger().error(str(exc), throttle_duration_sec=5.0)
+            return
+        self.health.published()
+        self.health.info["dataset_samples"] = str(len(self.writer))
+        self.health.info["last_sample"] = entry["file"]
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(GraspCaptureNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
