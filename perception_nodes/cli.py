@@ -97,6 +97,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
                 break
     except KeyboardInterrupt:
         pass
+    player.flush()
     print(json.dumps({"published": player.published}))
     node.destroy_node()
     rclpy.try_shutdown()

@@ -146,3 +146,11 @@ class BagPlayer:
             self.publishers[topic].publish(raw)
             self.published += 1
         return self.published
+
+    def flush(self, timeout_s: float = 5.0) -> bool:
+        """Wait until reliable subscribers acknowledged everything published (a process that
+        exits right after the last message would otherwise take it with it)."""
+        from rclpy.duration import Duration
+
+        return all(pub.wait_for_all_acked(Duration(seconds=timeout_s))
+                   for pub in self.publishers.values())
