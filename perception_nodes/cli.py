@@ -114,6 +114,22 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    if args.capability == "grasp-segmentation":
+        from perception_nodes.eval.grasp_seg_eval import GRASP_MODELS
+        from perception_nodes.eval.grasp_seg_eval import run_eval as run_grasp
+        from perception_nodes.inference.onnx_model import ModelError, resolve_model
+
+        models = {}
+        for row, name in GRASP_MODELS.items():
+            try:
+                models[row] = str(resolve_model(name))
+            except ModelError:
+                pass  # not trained yet: the baselines' rows only
+        out = args.out if args.out != "runs/eval/segmentation" else \
+            "runs/eval/grasp_segmentation"
+        report = run_grasp(args.grasp_data, models, out)
+        print(json.dumps(report, indent=None if args.json else 2))
+        return 0
     if args.capability == "superpixel":
         from perception_nodes.eval.superpixel_eval import run_eval as run_superpixel_eval
 
@@ -133,6 +149,14 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                                        str(Path(args.out) / f"{args.photo}.png"), args.photo,
                                        args.samples, args.seed)
     print(json.dumps(summary, indent=None if args.json else 2))
+    return 0
+
+
+def _cmd_grasp_data(args: argparse.Namespace) -> int:
+    from perception_nodes.sim.grasp_episodes import save_episodes
+
+    n = save_episodes(args.out, args.split, args.count, args.start)
+    print(json.dumps({"split": args.split, "episodes": n, "folder": f"{args.out}/{args.split}"}))
     return 0
 
 
@@ -211,7 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_dataset)
 
     e = sub.add_parser("eval", help="evaluate a capability on a generated split")
-    e.add_argument("capability", choices=("segmentation", "superpixel"))
+    e.add_argument("capability", choices=("segmentation", "superpixel", "grasp-segmentation"))
+    e.add_argument("--grasp-data", default="data/grasps_sim",
+                   help="grasp-segmentation: perception grasp-data root (test split)")
     e.add_argument("--split", choices=("val", "test"), default="test")
     e.add_argument("--data", default="data/sim")
     e.add_argument("--scenes", type=int, default=300)
@@ -231,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
                    add_help=False)
     sub.add_parser("quantize", add_help=False,
                    help="int8 static quantization of a run's ONNX (see `perception quantize -h`)")
+    sub.add_parser("train-grasp-seg", add_help=False,
+                   help="train the grasp segmentation model (see `perception train-grasp-seg "
+                   "-h`)")
     sub.add_parser("train-superpixel", add_help=False,
                    help="train the superpixel model (see `perception train-superpixel -h`)")
 
@@ -244,6 +273,14 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--eval-command", default="")
     m.add_argument("--method", default="confidence_mask", help="the method its metrics show")
     m.set_defaults(func=_cmd_publish_model)
+
+    g = sub.add_parser("grasp-data", help="labelled grasps in the sim cell (before, after, "
+                       "grasp mask, visible and amodal masks) for grasp segmentation")
+    g.add_argument("--split", default="train", choices=("train", "val", "test"))
+    g.add_argument("--count", type=int, default=200)
+    g.add_argument("--start", type=int, default=0, help="first scene of the split")
+    g.add_argument("--out", default="data/grasps_sim")
+    g.set_defaults(func=_cmd_grasp_data)
 
     k = sub.add_parser("pick-eval", help="closed-loop picks in the simulated cell per "
                        "segmentation configuration (seed 000 Table II on our cell)")
@@ -279,6 +316,11 @@ def main(argv: list[str] | None = None) -> int:
         from perception_nodes.learning.quantize import main as quantize
 
         quantize(argv[1:])
+        return 0
+    if argv[:1] == ["train-grasp-seg"]:
+        from perception_nodes.learning.grasp_seg_train import main as train_grasp_seg
+
+        train_grasp_seg(argv[1:])
         return 0
     if argv[:1] == ["train-superpixel"]:
         from perception_nodes.learning.superpixel_train import main as train_superpixel

@@ -14,6 +14,9 @@ def write_model_card(name: str, onnx_path: Path, train_summary: Path, command: s
     """Markdown card: data, seed, exact command, training curve end, metrics, hash."""
     summary = json.loads(Path(train_summary).read_text())
     args, last = summary["args"], summary["log"][-1]
+    if args.get("model") == "grasp_segmentation":
+        _grasp_card(name, onnx_path, summary, command, eval_report, eval_command, method, out)
+        return
     if args.get("model") == "superpixel":
         arch = ("superpixel instance model of seed 002 (semantic, centre and 32-d embedding "
                 "heads at stride 4)")
@@ -59,6 +62,40 @@ def write_model_card(name: str, onnx_path: Path, train_summary: Path, command: s
                     f"{100 * f['double_pick_rate']:.2f}%, pickable area "
                     f"{f['pickable_area']:.3f}, ROC AUC {report['table_iii'][method]:.3f}")
         lines += ["", head, "", f"{body}; command: `{eval_command}`."]
+    out.write_text("\n".join(lines) + "\n")
+
+
+def _grasp_card(name: str, onnx_path: Path, summary: dict, command: str,
+                eval_report: Path | None, eval_command: str, method: str, out: Path) -> None:
+    args, last = summary["args"], summary["log"][-1]
+    seeds = args["grasp_seeds"]
+    lines = [
+        f"# {name}", "",
+        f"- file: `{onnx_path.name}`, {onnx_path.stat().st_size / 1e6:.1f} MB, sha256 "
+        f"`{sha256_of(onnx_path)}`",
+        f"- architecture: `perception_nodes/learning/grasp_seg_model.py` (seed 001 Sec. III-A:"
+        f" input [before, after, before - after, grasp mask], stride-4 FPN-style features, two"
+        f" gated residual blocks with transposed convolutions, visible and amodal masks), "
+        f"feature width {args['width']}, input the {args['window']} px window around the cups",
+        f"- data: {len(seeds)} labelled successful grasps of the simulated cell's `train` "
+        f"split (training items; scene seeds {seeds[0]}-{seeds[-1]}), made with `perception "
+        f"grasp-data --split train --count 200`; augmentation "
+        f"{'on' if args['augment'] else 'off'}",
+        f"- seed {args['seed']}; {summary['steps']} steps of batch {args['batch']}, AdamW lr "
+        f"{args['lr']} cosine; {summary['train_seconds'] / 60:.0f} min on {args['threads']} "
+        f"CPU thread(s); loss: Eq. 2, six weightings",
+        f"- command: `{command}`",
+        f"- last training loss: total {last['total']:.4g}",
+        f"- ONNX Runtime check after export: max |onnx - torch| = "
+        f"{summary['onnx_max_abs_diff']:.2g}",
+    ]
+    if eval_report is not None:
+        report = json.loads(Path(eval_report).read_text())
+        r, f = report["rows"][method], report["rows"][f"{method}-Filter"]
+        lines += ["", f"## Metrics ({report['grasps']} held-out grasps, test split)", "",
+                  f"{method}: mIoU {r['miou']:.1f}, error {r['error']:.1f} %; with the filters "
+                  f"mIoU {f['miou']:.1f}, error {f['error']:.1f} %, recall {f['recall']:.1f} %;"
+                  f" command: `{eval_command}`."]
     out.write_text("\n".join(lines) + "\n")
 
 

@@ -1,0 +1,161 @@
+"""Labelled grasps in the simulated cell, for grasp segmentation (seed 001 Sec. IV-A).
+
+Each episode is one pick in a fresh scene: the frame before, the frame after (the lifted
+item gone, neighbours that it dragged or that slid shifted by the physics), the grasp mask
+of the active cups, the gauge, and the ground truth the robot never sees: the grasped item's
+visible mask in the before frame and its amodal mask (the item alone, occluders hidden).
+What breaks image subtraction is put in on purpose, seeded per episode: a change of light
+between the two frames (gain and offset) in half of them, and a moving specular glare (a
+bright blurred ellipse, as a reflection off the tray or a polybag) in half of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import pybullet as p
+
+from perception_nodes.core.grasp_geometry import cup_footprint_mask
+from perception_nodes.core.grasp_regions import GripperLayout, outside_polygon, plan_grasps
+from perception_nodes.sim.cell import PickingCell, tray_floor_polygon
+from perception_nodes.sim.dataset import scene_seeds, split_config
+from perception_nodes.sim.suction import CUP_SEALED, SuctionGripperSpec, execute_pick
+
+HELD_KPA = 40.0  # a cup reading this vacuum holds (the grasp_capture node's default)
+
+
+@dataclass
+class GraspEpisode:
+    """``before``/``after`` ``(H, W, 3) uint8``; ``grasp_mask (H, W) uint8``; ``visible`` and
+    ``amodal`` ``(H, W) bool`` masks of the lifted item (empty unless exactly one lifted);
+    ``vacuum_kpa (n_cups,)``; ``lifted`` item count; ``seed`` of the scene."""
+
+    before: np.ndarray
+    after: np.ndarray
+    grasp_mask: np.ndarray
+    visible: np.ndarray
+    amodal: np.ndarray
+    vacuum_kpa: np.ndarray
+    lifted: int
+    seed: int
+
+    @property
+    def gauge_success(self) -> bool:
+        return bool((self.vacuum_kpa >= HELD_KPA).any())
+
+
+def _amodal_mask(cell: PickingCell, body: int) -> np.ndarray:
+    """Silhouette of ``body`` with every other item moved out of view (state restored)."""
+    cid = cell.client
+    state = p.saveState(physicsClientId=cid)
+    try:
+        for other in cell.items:
+            if other != body:
+                p.resetBasePositionAndOrientation(other, [5.0 + other, 5.0, -5.0],
+                                                  [0, 0, 0, 1], physicsClientId=cid)
+        cell._cache = None
+        mask = cell.render().labels == cell.items[body].label
+    finally:
+        p.restoreState(state, physicsClientId=cid)
+        p.removeState(state, physicsClientId=cid)
+        cell._cache = None
+    return mask
+
+
+def _disturb(after: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Light change and glare on the after frame (each with probability 1/2)."""
+    img = after.astype(np.float32)
+    if rng.random() < 0.5:
+        img = img * rng.uniform(0.8, 1.2) + rng.uniform(-15, 15)
+    if rng.random() < 0.5:
+        h, w = after.shape[:2]
+        glare = np.zeros((h, w), np.float32)
+        centre = (int(rng.uniform(0.3, 0.7) * w), int(rng.uniform(0.3, 0.7) * h))
+        axes = (int(rng.uniform(0.04, 0.1) * w), int(rng.uniform(0.02, 0.06) * h))
+        cv2.ellipse(glare, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1.0, -1)
+        glare = cv2.GaussianBlur(glare, (0, 0), max(1.0, axes[1] / 2))
+        img = img + glare[..., None] * rng.uniform(80, 160)
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+
+
+def collect_grasps(split: str, count: int, start: int = 0, width: int = 320,
+                   height: int = 240, disturb: bool = True) -> Iterator[GraspEpisode]:
+    """``count`` episodes from scenes ``start, start + 1, ...`` of ``split`` (test: held-out
+    items); the grasp is the ground-truth planner's top candidate. Scenes with no candidate
+    are skipped; every executed pick is yielded (failed ones too, with empty masks)."""
+    spec = SuctionGripperSpec()
+    layout = GripperLayout(spec.cup_offsets, spec.cup_radius_m, spec.stroke_m)
+    seeds = iter(scene_seeds(split, 10 * count + 10, start))
+    done = 0
+    with PickingCell(split_config(split, width, height), seed=0) as cell:
+        while done < count:
+            seed = next(seeds)
+            cell.reset(seed)
+            frame = cell.render()
+            ignore = outside_polygon(frame.labels.shape,
+                                     tray_floor_polygon(frame.camera_pose, frame.intrinsics))
+            plan = plan_grasps(frame.labels, frame.depth, frame.intrinsics, layout,
+                               ignore=ignore)
+            if not plan.candidates:
+                continue
+            best = plan.candidates[0]
+            body = next(b for b, it in cell.items.items() if it.label == best.instance)
+            amodal = _amodal_mask(cell, body)
+            pose = frame.camera_pose @ best.pose
+            out = execute_pick(cell, pose[:3, 3], pose[:3, :3], spec)
+            active = out.cup_state == CUP_SEALED
+            grasp = cup_footprint_mask(frame.labels.shape, frame.intrinsics, best.pose,
+                                       np.asarray(spec.cup_offsets), spec.cup_radius_m, active)
+            one = out.num_lifted == 1
+            visible = (out.before.labels == out.lifted_labels[0]) if one else \
+                np.zeros(frame.labels.shape, bool)
+            rng = np.random.default_rng([seed, 4242])
+            after = _disturb(out.after.rgb, rng) if disturb else out.after.rgb
+            if one and out.lifted_labels[0] != best.instance:
+                amodal = visible  # another item came up than the one aimed at: no amodal
+            yield GraspEpisode(out.before.rgb, after, grasp, visible,
+                               amodal & one, out.vacuum_kpa, out.num_lifted, seed)
+            done += 1
+
+
+def save_episodes(out_dir: str, split: str, count: int, start: int = 0) -> int:
+    """Write ``collect_grasps`` episodes as ``out_dir/split/SEED.npz`` (written beside, then
+    renamed); returns how many."""
+    import os
+    from pathlib import Path
+
+    folder = Path(out_dir) / split
+    folder.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for ep in collect_grasps(split, count, start):
+        path = folder / f"{ep.seed}.npz"
+        tmp = folder / f".{ep.seed}.npz.partial"
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, before=ep.before, after=ep.after, grasp_mask=ep.grasp_mask,
+                                visible=ep.visible, amodal=ep.amodal, vacuum_kpa=ep.vacuum_kpa,
+                                lifted=np.int64(ep.lifted), seed=np.int64(ep.seed))
+        os.replace(tmp, path)
+        n += 1
+    return n
+
+
+def load_episodes(folder: str) -> list[GraspEpisode]:
+    """The episodes :func:`save_episodes` wrote, in seed order."""
+    from pathlib import Path
+
+    out = []
+    for path in sorted(Path(folder).glob("*.npz"), key=lambda q: int(q.stem)):
+        with np.load(path) as z:
+            out.append(GraspEpisode(z["before"], z["after"], z["grasp_mask"], z["visible"],
+                                    z["amodal"], z["vacuum_kpa"], int(z["lifted"]),
+                                    int(z["seed"])))
+    return out
+
+
+def usable_grasps(episodes: list[GraspEpisode]) -> list[GraspEpisode]:
+    """Grasps that lifted exactly one item and that the gauge calls held: the ones a
+    labeller would label (seed 001 Sec. IV-A keeps successful grasps only)."""
+    return [e for e in episodes if e.lifted == 1 and e.gauge_success and e.visible.any()]
