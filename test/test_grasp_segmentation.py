@@ -87,3 +87,10 @@ def test_window_and_input_layout():
     assert x[:3].max() == 1 and x[3:6].max() == 0 and x[6:9].min() == 1 and x[9].min() == 1
     with pytest.raises(ValueError):
         grasp_window(np.zeros((50, 50)), 112)
+
+
+def test_entropy_threshold_scales_with_resolution():
+    from perception_nodes.core.grasp_segmentation import scaled_entropy_threshold
+
+    assert scaled_entropy_threshold((640, 960)) == pytest.approx(0.1)
+    assert scaled_entropy_threshold((240, 320)) == pytest.approx(0.1 * np.sqrt(8))

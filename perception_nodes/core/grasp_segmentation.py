@@ -15,6 +15,15 @@ import numpy as np
 SUBTRACTORS = ("subtract", "mog", "mog2", "lsbp")
 # seed 001 keeps contours of at least 1000 px at 640x960; the same share of our image
 MIN_CONTOUR_SHARE = 1000 / (640 * 960)
+PAPER_PIXELS = 640 * 960
+PAPER_T_ENT = 0.1
+
+
+def scaled_entropy_threshold(shape: tuple[int, int], t_ent: float = PAPER_T_ENT) -> float:
+    """The paper's mean relative entropy threshold for an image of ``shape``: the entropy
+    sits on a mask's boundary, whose share of the mask grows as the linear size shrinks, so
+    the threshold scales with sqrt(paper pixels / our pixels) (0.28 at 320x240)."""
+    return t_ent * float(np.sqrt(PAPER_PIXELS / (shape[0] * shape[1])))
 
 
 def _grey_blur(rgb: np.ndarray) -> np.ndarray:

@@ -6,7 +6,9 @@ Every method gets the before and after frames of successful single lifts on the 
 (held-out items, light changes and glare in half of them each); baselines see the whole
 frame, as they would on the robot; the learned models see the window around the cups.
 "-Filter" rows keep only masks passing Sec. III-B.1's filters (contours for all; occlusion
-ratio and entropy too for the models), scored on what they keep.
+ratio and entropy too for the models), scored on what they keep; the entropy threshold is the
+paper's 0.1 scaled to our resolution (``scaled_entropy_threshold``), and the paper's own 0.1
+gets a row too.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from perception_nodes.core.grasp_segmentation import (
+    PAPER_T_ENT,
     SUBTRACTORS,
     contour_filter,
     prediction_filter,
+    scaled_entropy_threshold,
     score_masks,
     subtraction_mask,
 )
@@ -36,13 +40,16 @@ def run_eval(data: str, models: dict[str, str], out_dir: str | None = None) -> d
 
     episodes = usable_grasps(load_episodes(str(Path(data) / "test")))
     truths = [e.visible for e in episodes]
+    t_ent = scaled_entropy_threshold(episodes[0].visible.shape) if episodes else PAPER_T_ENT
     rows: dict[str, dict] = {}
 
-    def add(name: str, preds: list[np.ndarray], kept: list[bool]) -> None:
-        s = score_masks(preds, truths, [True] * len(preds))
-        rows[name] = vars(s)
-        f = score_masks(preds, truths, kept)
-        rows[f"{name}-Filter"] = vars(f)
+    def add(name: str, preds: list[np.ndarray], kept: list[bool],
+            kept_paper: list[bool] | None = None) -> None:
+        rows[name] = vars(score_masks(preds, truths, [True] * len(preds)))
+        rows[f"{name}-Filter"] = vars(score_masks(preds, truths, kept))
+        if kept_paper is not None:
+            rows[f"{name}-Filter (t_ent {PAPER_T_ENT})"] = vars(
+                score_masks(preds, truths, kept_paper))
 
     for method in SUBTRACTORS:
         preds = [subtraction_mask(e.before, e.after, method) for e in episodes]
@@ -50,13 +57,14 @@ def run_eval(data: str, models: dict[str, str], out_dir: str | None = None) -> d
             [contour_filter(p) for p in preds])
     for name, path in models.items():
         runner = GraspSegRunner(path, "cpu")
-        preds, kept = [], []
+        preds, kept, kept_paper = [], [], []
         for e in episodes:
             visible, amodal = runner.predict(e.before, e.after, e.grasp_mask)
             preds.append(visible > 0.5)
-            kept.append(prediction_filter(visible, amodal))
-        add(name, preds, kept)
-    report = {"grasps": len(episodes), "data": str(data), "rows": rows}
+            kept.append(prediction_filter(visible, amodal, t_ent=t_ent))
+            kept_paper.append(prediction_filter(visible, amodal, t_ent=PAPER_T_ENT))
+        add(name, preds, kept, kept_paper)
+    report = {"grasps": len(episodes), "data": str(data), "t_ent": t_ent, "rows": rows}
     if out_dir:
         folder = Path(out_dir)
         folder.mkdir(parents=True, exist_ok=True)
