@@ -78,8 +78,8 @@ def _grasp_card(name: str, onnx_path: Path, summary: dict, command: str,
         f" gated residual blocks with transposed convolutions, visible and amodal masks), "
         f"feature width {args['width']}, input the {args['window']} px window around the cups",
         f"- data: {len(seeds)} labelled successful grasps of the simulated cell's `train` "
-        f"split (training items; scene seeds {seeds[0]}-{seeds[-1]}), made with `perception "
-        f"grasp-data --split train --count 200`; augmentation "
+        f"split (training items; scene seeds {seeds[0]}-{seeds[-1]}), made with the `perception "
+        f"grasp-data` commands in the README; augmentation "
         f"{'on' if args['augment'] else 'off'}",
         f"- seed {args['seed']}; {summary['steps']} steps of batch {args['batch']}, AdamW lr "
         f"{args['lr']} cosine; {summary['train_seconds'] / 60:.0f} min on {args['threads']} "
