@@ -264,6 +264,25 @@ class PickingCell:
         labels = lut[body_ids]
         return _Render(np.ascontiguousarray(rgba[..., :3]), depth, labels, pose.copy())
 
+    def silhouette(self, body: int) -> np.ndarray:
+        """``(H, W) bool`` of ``body`` seen alone from the home camera: every other item moved
+        out of view for one render, then the physics state restored exactly (its amodal
+        mask). It is a frame of the cell: the frame counter advances as for :meth:`render`,
+        so the frames after it get the noise they always had."""
+        cid = self.client
+        state = p.saveState(physicsClientId=cid)
+        try:
+            for other in self.items:
+                if other != body:
+                    p.resetBasePositionAndOrientation(other, [5.0 + other, 5.0, -5.0],
+                                                      [0, 0, 0, 1], physicsClientId=cid)
+            alone = self._render_clean(self.home_camera_pose)
+            self.frame_index += 1
+        finally:
+            p.restoreState(state, physicsClientId=cid)
+            p.removeState(state, physicsClientId=cid)
+        return alone.labels == self.items[body].label
+
     def close(self) -> None:
         """Disconnect this cell's physics client."""
         if self.client is not None and p.isConnected(self.client):

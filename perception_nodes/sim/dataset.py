@@ -49,7 +49,8 @@ def scene_seeds(split: str, count: int, start: int = 0) -> range:
     return range(lo + start, lo + start + count)
 
 
-def _save_atomic(path: Path, **arrays: np.ndarray) -> None:
+def save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
+    """``np.savez_compressed`` beside ``path``, then renamed over it: never half a file."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as fh:
         np.savez_compressed(fh, **arrays)
@@ -78,7 +79,7 @@ def generate(out_dir: Path | str, split: str, count: int, start: int = 0, width:
             frame = cell.render()
             names = np.array([it.spec.name for it in sorted(cell.items.values(),
                                                              key=lambda it: it.label)])
-            _save_atomic(path, rgb=frame.rgb, depth=frame.depth, labels=frame.labels,
+            save_npz_atomic(path, rgb=frame.rgb, depth=frame.depth, labels=frame.labels,
                          camera_k=frame.intrinsics.matrix, item_names=names,
                          seed=np.int64(seed))
     finally:

@@ -16,12 +16,11 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import pybullet as p
 
 from perception_nodes.core.grasp_geometry import cup_footprint_mask
 from perception_nodes.core.grasp_regions import GripperLayout, outside_polygon, plan_grasps
 from perception_nodes.sim.cell import PickingCell, tray_floor_polygon
-from perception_nodes.sim.dataset import scene_seeds, split_config
+from perception_nodes.sim.dataset import save_npz_atomic, scene_seeds, split_config
 from perception_nodes.sim.suction import CUP_SEALED, SuctionGripperSpec, execute_pick
 
 HELD_KPA = 40.0  # a cup reading this vacuum holds (the grasp_capture node's default)
@@ -45,24 +44,6 @@ class GraspEpisode:
     @property
     def gauge_success(self) -> bool:
         return bool((self.vacuum_kpa >= HELD_KPA).any())
-
-
-def _amodal_mask(cell: PickingCell, body: int) -> np.ndarray:
-    """Silhouette of ``body`` with every other item moved out of view (state restored)."""
-    cid = cell.client
-    state = p.saveState(physicsClientId=cid)
-    try:
-        for other in cell.items:
-            if other != body:
-                p.resetBasePositionAndOrientation(other, [5.0 + other, 5.0, -5.0],
-                                                  [0, 0, 0, 1], physicsClientId=cid)
-        cell._cache = None
-        mask = cell.render().labels == cell.items[body].label
-    finally:
-        p.restoreState(state, physicsClientId=cid)
-        p.removeState(state, physicsClientId=cid)
-        cell._cache = None
-    return mask
 
 
 def _disturb(after: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -103,7 +84,7 @@ def collect_grasps(split: str, count: int, start: int = 0, width: int = 320,
                 continue
             best = plan.candidates[0]
             body = next(b for b, it in cell.items.items() if it.label == best.instance)
-            amodal = _amodal_mask(cell, body)
+            amodal = cell.silhouette(body)
             pose = frame.camera_pose @ best.pose
             out = execute_pick(cell, pose[:3, 3], pose[:3, :3], spec)
             active = out.cup_state == CUP_SEALED
@@ -124,20 +105,16 @@ def collect_grasps(split: str, count: int, start: int = 0, width: int = 320,
 def save_episodes(out_dir: str, split: str, count: int, start: int = 0) -> int:
     """Write ``collect_grasps`` episodes as ``out_dir/split/SEED.npz`` (written beside, then
     renamed); returns how many."""
-    import os
     from pathlib import Path
 
     folder = Path(out_dir) / split
     folder.mkdir(parents=True, exist_ok=True)
     n = 0
     for ep in collect_grasps(split, count, start):
-        path = folder / f"{ep.seed}.npz"
-        tmp = folder / f".{ep.seed}.npz.partial"
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, before=ep.before, after=ep.after, grasp_mask=ep.grasp_mask,
-                                visible=ep.visible, amodal=ep.amodal, vacuum_kpa=ep.vacuum_kpa,
-                                lifted=np.int64(ep.lifted), seed=np.int64(ep.seed))
-        os.replace(tmp, path)
+        save_npz_atomic(folder / f"{ep.seed}.npz", before=ep.before, after=ep.after,
+                        grasp_mask=ep.grasp_mask, visible=ep.visible, amodal=ep.amodal,
+                        vacuum_kpa=ep.vacuum_kpa, lifted=np.int64(ep.lifted),
+                        seed=np.int64(ep.seed))
         n += 1
     return n
 
