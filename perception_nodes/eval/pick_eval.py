@@ -24,8 +24,6 @@ import numpy as np
 
 from perception_nodes.core.grasp_regions import (
     GraspParams,
-    GripperLayout,
-    outside_polygon,
     plan_grasps,
 )
 from perception_nodes.sim.suction import CUP_SEALED, SuctionGripperSpec, execute_pick
@@ -94,11 +92,11 @@ def run_configuration(configuration: str, picks: int, picks_per_scene: int = 5,
                       params: GraspParams | None = None, models_dir: str | None = None
                       ) -> list[PickRecord]:
     """``picks`` executed picks of one configuration on scenes ``first_seed, +1, ...``."""
-    from perception_nodes.sim.cell import PickingCell, tray_floor_polygon
+    from perception_nodes.sim.cell import PickingCell
     from perception_nodes.sim.dataset import split_config
 
     spec = SuctionGripperSpec()
-    layout = GripperLayout(spec.cup_offsets, spec.cup_radius_m, spec.stroke_m)
+    layout = spec.layout
     perceive = Perception(configuration, models_dir, threads)
     records: list[PickRecord] = []
     seed = first_seed
@@ -110,10 +108,7 @@ def run_configuration(configuration: str, picks: int, picks_per_scene: int = 5,
                 if not cell.items or sum(r.executed for r in records) >= picks:
                     break
                 frame = cell.render()
-                ignore = outside_polygon(frame.labels.shape,
-                                         tray_floor_polygon(frame.camera_pose, frame.intrinsics))
-                if avoid is not None:
-                    ignore |= avoid
+                ignore = cell.outside_tray() if avoid is None else cell.outside_tray() | avoid
                 start = time.perf_counter()
                 labels, confidence, samples = perceive(frame.rgb, frame.labels)
                 plan = plan_grasps(labels, frame.depth, frame.intrinsics, layout, params,

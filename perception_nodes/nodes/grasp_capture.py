@@ -27,6 +27,7 @@ from perception_nodes.capture.grasp_dataset import (
 from perception_nodes.capture.pick_window import FrameRing, StableFrameWatch
 from perception_nodes.core.conventions import CAMERA_FRAME
 from perception_nodes.core.grasp_geometry import cup_footprint_mask
+from perception_nodes.core.grasp_regions import GripperLayout
 from perception_nodes.ros.grasp_messages import DEFAULT_CUPS, parse_pairs
 from perception_nodes.ros.image_conversion import ImageConversionError, image_to_rgb
 from perception_nodes.ros.managed_node import ManagedNode, run_node
@@ -55,7 +56,8 @@ class GraspCaptureNode(ManagedNode):
               min=0.0, max=1e7),
         Param("cup_offsets_m", DEFAULT_CUPS, "cup centres 'x,y; ...' in the gripper frame "
               "(m), in gauge order"),
-        Param("cup_radius_m", 0.009, "suction cup radius (m)", min=0.001, max=0.1),
+        Param("cup_radius_m", GripperLayout().cup_radius_m, "suction cup radius (m)",
+              min=0.001, max=0.1),
     )
 
     def __init__(self, **kwargs) -> None:

@@ -48,8 +48,10 @@ class GraspRegionsNode(ManagedNode):
     PARAMS = (
         Param("cup_offsets_m", DEFAULT_CUPS, "cup centres 'x,y; x,y; ...' in the gripper "
               "frame (m), the first at 0,0"),
-        Param("cup_radius_m", 0.009, "suction cup radius (m)", min=0.001, max=0.1),
-        Param("stroke_m", 0.012, "bellows stroke past first contact (m)", min=0.001, max=0.1),
+        Param("cup_radius_m", GripperLayout().cup_radius_m, "suction cup radius (m)",
+              min=0.001, max=0.1),
+        Param("stroke_m", GripperLayout().stroke_m, "bellows stroke past first contact (m)",
+              min=0.001, max=0.1),
         Param("max_plane_rms_m", 0.003, "roughest patch a cup seals on (m rms)", min=0.0,
               max=0.05),
         Param("max_tilt_deg", 35.0, "steepest surface a cup seals on (deg)", min=0.0,
@@ -96,6 +98,7 @@ class GraspRegionsNode(ManagedNode):
         self.pub_info = self.create_publisher(Image, "grasp/candidate_info", q)
         self.pub_markers = self.create_publisher(MarkerArray, "grasp/markers", q)
         self.side: dict[str, OrderedDict] = {"samples": OrderedDict(), "scores": OrderedDict()}
+        self.workspace_masks: dict[tuple[int, int], np.ndarray] = {}
         for key, topic in (("samples", "segmentation/sample_labels"),
                            ("scores", "segmentation/instance_scores")):
             self.create_subscription(Image, topic, lambda m, k=key: self._keep(k, m),
@@ -106,6 +109,13 @@ class GraspRegionsNode(ManagedNode):
                 Subscriber(self, CameraInfo, "camera/color/camera_info", self.sub_qos)]
         self.sync = TimeSynchronizer(subs, queue_size=10)
         self.sync.registerCallback(self._on_frame)
+
+    def _outside_workspace(self, shape: tuple[int, int]) -> np.ndarray:
+        """The workspace mask of an image size, made once (the polygon is a parameter)."""
+        if shape not in self.workspace_masks:
+            self.workspace_masks[shape] = outside_polygon(shape, self.polygon * [shape[1],
+                                                                                 shape[0]])
+        return self.workspace_masks[shape]
 
     def _keep(self, key: str, msg: Image) -> None:
         store = self.side[key]
@@ -131,8 +141,7 @@ class GraspRegionsNode(ManagedNode):
                 samples = samples.reshape(*samples.shape[:2], -1).transpose(2, 0, 1)
             scores_msg = self.side["scores"].get(stamp)
             scores = None if scores_msg is None else image_to_numpy(scores_msg).ravel()
-            ignore = outside_polygon(labels.shape, self.polygon * [labels.shape[1],
-                                                                   labels.shape[0]])
+            ignore = self._outside_workspace(labels.shape)
             plan = plan_grasps(labels, depth, intrinsics, self.layout, self.grasp_params,
                                confidence, samples, ignore)
         except (ImageConversionError, ValueError) as exc:

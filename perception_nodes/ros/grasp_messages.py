@@ -10,8 +10,9 @@ from visualization_msgs.msg import Marker, MarkerArray
 from perception_nodes.core.grasp_regions import GraspCandidate, GripperLayout
 from perception_nodes.ros.messages import pose_msg
 
-# the simulated cell's 5-cup layout (sim/suction.py), as the nodes' cup_offsets_m parameter
-DEFAULT_CUPS = "0,0; 0.025,0.025; -0.025,0.025; -0.025,-0.025; 0.025,-0.025"
+# the default cup layout (core.grasp_regions.GripperLayout, the simulated cell's gripper) as
+# the nodes' cup_offsets_m parameter
+DEFAULT_CUPS = "; ".join(f"{x:g},{y:g}" for x, y in GripperLayout().cup_offsets_m)
 
 
 def parse_pairs(text: str) -> np.ndarray:

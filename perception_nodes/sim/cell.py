@@ -19,6 +19,7 @@ from perception_nodes.core.camera_model import (
     look_at,
     transform_points,
 )
+from perception_nodes.core.grasp_regions import outside_polygon
 from perception_nodes.sim.catalog import ItemSpec, sample_item
 from perception_nodes.sim.sensor_noise import DepthNoiseModel, add_rgb_noise
 
@@ -106,6 +107,7 @@ class PickingCell:
         self.seed = seed
         self.frame_index = 0
         self._cache: _Render | None = None
+        self._outside_tray: dict[float, np.ndarray] = {}
         self.reset(seed)
 
     # -- scene ---------------------------------------------------------------------------
@@ -263,6 +265,16 @@ class PickingCell:
         body_ids = np.where((seg >= 0) & (seg < lut.size), seg, lut.size - 1)
         labels = lut[body_ids]
         return _Render(np.ascontiguousarray(rgba[..., :3]), depth, labels, pose.copy())
+
+    def outside_tray(self, margin_m: float = 0.01) -> np.ndarray:
+        """``(H, W) bool`` pixels of the home camera outside the tray floor (shrunk by
+        ``margin_m`` from the walls): where no cup may go. The camera is fixed, so it is
+        computed once per margin."""
+        cache = self._outside_tray
+        if margin_m not in cache:
+            polygon = tray_floor_polygon(self.home_camera_pose, self.intrinsics, margin_m)
+            cache[margin_m] = outside_polygon((self.config.height, self.config.width), polygon)
+        return cache[margin_m]
 
     def silhouette(self, body: int) -> np.ndarray:
         """``(H, W) bool`` of ``body`` seen alone from the home camera: every other item moved

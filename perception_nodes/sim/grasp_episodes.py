@@ -18,8 +18,8 @@ import cv2
 import numpy as np
 
 from perception_nodes.core.grasp_geometry import cup_footprint_mask
-from perception_nodes.core.grasp_regions import GripperLayout, outside_polygon, plan_grasps
-from perception_nodes.sim.cell import PickingCell, tray_floor_polygon
+from perception_nodes.core.grasp_regions import plan_grasps
+from perception_nodes.sim.cell import PickingCell
 from perception_nodes.sim.dataset import save_npz_atomic, scene_seeds, split_config
 from perception_nodes.sim.suction import CUP_SEALED, SuctionGripperSpec, execute_pick
 
@@ -68,7 +68,7 @@ def collect_grasps(split: str, count: int, start: int = 0, width: int = 320,
     items); the grasp is the ground-truth planner's top candidate. Scenes with no candidate
     are skipped; every executed pick is yielded (failed ones too, with empty masks)."""
     spec = SuctionGripperSpec()
-    layout = GripperLayout(spec.cup_offsets, spec.cup_radius_m, spec.stroke_m)
+    layout = spec.layout
     seeds = iter(scene_seeds(split, 10 * count + 10, start))
     done = 0
     with PickingCell(split_config(split, width, height), seed=0) as cell:
@@ -76,10 +76,8 @@ def collect_grasps(split: str, count: int, start: int = 0, width: int = 320,
             seed = next(seeds)
             cell.reset(seed)
             frame = cell.render()
-            ignore = outside_polygon(frame.labels.shape,
-                                     tray_floor_polygon(frame.camera_pose, frame.intrinsics))
             plan = plan_grasps(frame.labels, frame.depth, frame.intrinsics, layout,
-                               ignore=ignore)
+                               ignore=cell.outside_tray())
             if not plan.candidates:
                 continue
             best = plan.candidates[0]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pybullet as p
 
+from perception_nodes.core.grasp_regions import GripperLayout
 from perception_nodes.sim.cell import PHYSICS_HZ, Frame, PickingCell
 
 CUP_OPEN, CUP_LEAK, CUP_SEALED = 0, 1, 2
@@ -26,10 +27,10 @@ ATMOSPHERE_KPA = 101.325
 class SuctionGripperSpec:
     """Geometry and vacuum of the gripper; cup offsets in the gripper's xy plane (m)."""
 
-    cup_offsets: tuple[tuple[float, float], ...] = (
-        (0.0, 0.0), (0.025, 0.025), (-0.025, 0.025), (-0.025, -0.025), (0.025, -0.025))
-    cup_radius_m: float = 0.009
-    stroke_m: float = 0.012
+    # the layout the perception side plans with (core.grasp_regions), defined once there
+    cup_offsets: tuple[tuple[float, float], ...] = GripperLayout().cup_offsets_m
+    cup_radius_m: float = GripperLayout().cup_radius_m
+    stroke_m: float = GripperLayout().stroke_m
     max_plane_error_m: float = 0.0015
     max_tilt_deg: float = 35.0
     sealed_vacuum_kpa: float = 65.0
@@ -39,6 +40,11 @@ class SuctionGripperSpec:
     @property
     def num_cups(self) -> int:
         return len(self.cup_offsets)
+
+    @property
+    def layout(self) -> GripperLayout:
+        """The cup geometry as the grasp planner takes it."""
+        return GripperLayout(self.cup_offsets, self.cup_radius_m, self.stroke_m)
 
 
 @dataclass
