@@ -27,6 +27,7 @@ import numpy as np
 
 from perception_nodes.core.camera_model import PinholeIntrinsics
 from perception_nodes.core.grasp_geometry import grasp_pose
+from perception_nodes.core.pick_metrics import distinct_instances
 from perception_nodes.core.surface import LocalPlanes, local_planes
 
 
@@ -141,10 +142,7 @@ def footprint_risk(sample_labels: np.ndarray, points_uv: np.ndarray,
     pts = np.asarray(points_uv, np.int64).reshape(-1, 2)
     gr = np.clip(pts[:, 1] * gh // h, 0, gh - 1)
     gc = np.clip(pts[:, 0] * gw // w, 0, gw - 1)
-    under = np.sort(samples[:, gr, gc].astype(np.int64), axis=1)  # (k, N)
-    distinct = ((np.diff(under, axis=1) != 0) & (under[:, 1:] > 0)).sum(axis=1) + \
-        (under[:, 0] > 0)
-    return float((distinct > 1).mean())
+    return float((distinct_instances(samples[:, gr, gc]) > 1).mean())
 
 
 def outside_polygon(size: tuple[int, int], polygon_uv: np.ndarray) -> np.ndarray:

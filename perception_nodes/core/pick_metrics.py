@@ -42,6 +42,14 @@ class PickCircleCounts:
             else float("nan")
 
 
+def distinct_instances(labels: np.ndarray) -> np.ndarray:
+    """Per row of ``labels (N, K)`` (instance labels under a gripper footprint, 0 none), how
+    many distinct instances it touches: ``(N,) int``."""
+    rows = np.sort(np.asarray(labels, np.int64), axis=-1)
+    return ((np.diff(rows, axis=-1) != 0) & (rows[..., 1:] > 0)).sum(axis=-1) + \
+        (rows[..., 0] > 0)
+
+
 def disk_offsets(radius_px: int) -> np.ndarray:
     """``(K, 2)`` integer offsets ``(dv, du)`` of the pixels of a disk of ``radius_px``."""
     r = int(radius_px)
@@ -81,9 +89,7 @@ def count_pick_circles(pred_masks: np.ndarray, gt_labels: np.ndarray, radius_px:
     v, u = v[within_one], u[within_one]
     pv = np.clip(v[:, None] + offsets[None, :, 0], 0, h - 1)
     pu = np.clip(u[:, None] + offsets[None, :, 1], 0, w - 1)
-    labels = np.sort(gt_labels[pv, pu].astype(np.int64), axis=1)
-    distinct = ((np.diff(labels, axis=1) != 0) & (labels[:, 1:] > 0)).sum(axis=1) + \
-        (labels[:, 0] > 0)
+    distinct = distinct_instances(gt_labels[pv, pu])
     counts.inside_one_prediction = int(within_one.sum())
     counts.double_picks = int((distinct > 1).sum())
     return counts

@@ -25,7 +25,7 @@ from std_msgs.msg import Header
 
 from perception_nodes.core.camera_model import PinholeIntrinsics
 from perception_nodes.ros.image_conversion import image_to_numpy, numpy_to_image
-from perception_nodes.ros.messages import camera_info_msg
+from perception_nodes.ros.messages import camera_info_msg, stamp_ns
 from perception_nodes.ros.qos import qos_by_name
 
 
@@ -37,10 +37,6 @@ def _stats(latencies_s: list[float], span_s: float, frames: int) -> dict:
         "latency_p99_ms": round(float(np.percentile(lat, 99)), 3) if lat.size else None,
         "frames": frames,
     }
-
-
-def _stamp_ns(msg) -> int:
-    return msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
 
 
 def bench_transport(width: int, height: int, seconds: float = 3.0) -> dict:
@@ -55,7 +51,8 @@ def bench_transport(width: int, height: int, seconds: float = 3.0) -> dict:
     node = Node("bench_transport_sub", context=context)
     received: list[tuple[int, int]] = []
     node.create_subscription(Image, "bench/image",
-                             lambda m: received.append((time.time_ns(), _stamp_ns(m))),
+                             lambda m: received.append(
+                                 (time.time_ns(), stamp_ns(m.header.stamp))),
                              qos_by_name("reliable"))
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
@@ -138,7 +135,8 @@ def bench_camera_ingest(width: int = 640, height: int = 480, seconds: float = 4.
     info = camera_info_msg(PinholeIntrinsics.from_fov(width, height, 45.0), Header())
     received: list[tuple[int, int]] = []
     probe.create_subscription(Image, "camera/color/image_raw",
-                              lambda m: received.append((time.time_ns(), _stamp_ns(m))),
+                              lambda m: received.append(
+                                 (time.time_ns(), stamp_ns(m.header.stamp))),
                               qos_by_name("sensor_data"))
     executor = SingleThreadedExecutor(context=context)  # rclpy's multi-threaded one is slower
     for n in (ingest, feeder, probe):

@@ -31,12 +31,12 @@ from perception_nodes.core.grasp_regions import GripperLayout
 from perception_nodes.ros.grasp_messages import DEFAULT_CUPS, parse_pairs
 from perception_nodes.ros.image_conversion import ImageConversionError, image_to_rgb
 from perception_nodes.ros.managed_node import ManagedNode, run_node
-from perception_nodes.ros.messages import intrinsics_from_camera_info, matrix_from_pose_msg
+from perception_nodes.ros.messages import (
+    intrinsics_from_camera_info,
+    matrix_from_pose_msg,
+    stamp_ns,
+)
 from perception_nodes.ros.params import Param, ParameterValueError
-
-
-def _ns(stamp) -> int:
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
 class GraspCaptureNode(ManagedNode):
@@ -96,7 +96,7 @@ class GraspCaptureNode(ManagedNode):
             self.health.malformed(str(exc))
             return
         self.health.count("received")
-        self.ring.push(_ns(msg.header.stamp), rgb)
+        self.ring.push(stamp_ns(msg.header.stamp), rgb)
         pick = self.pending
         if pick is not None and pick.get("watch") is not None and pick["watch"].offer(rgb):
             self.pending = None

@@ -66,3 +66,8 @@ def labelled_array(values: np.ndarray, labels: list[str]) -> Float32MultiArray:
                                           stride=values.size)]
     msg.data = values.tolist()
     return msg
+
+
+def stamp_ns(stamp) -> int:
+    """A ``builtin_interfaces/Time`` as integer nanoseconds."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
