@@ -50,40 +50,33 @@ class PickRecord:
 
 
 class Perception:
-    """Image (+ ground truth for ``ground_truth``) to labels, confidence and samples."""
+    """Image (+ ground truth for ``ground_truth``) to labels, confidence and samples: the
+    segmentation node's path (``ModeSegmenter``) with the default models, on the CPU."""
 
     def __init__(self, configuration: str, models_dir: str | None = None, threads: int = 0,
                  seed: int = 0) -> None:
-        from perception_nodes.inference.onnx_model import resolve_model
-        from perception_nodes.inference.segmenter import SegmenterRunner
-        from perception_nodes.inference.superpixel import SuperpixelRunner
+        from perception_nodes.inference.onnx_model import MODELS_DIR, resolve_model
+        from perception_nodes.inference.segmenter import (
+            DEFAULT_MODELS,
+            ModeSegmenter,
+            model_kind,
+        )
 
         if configuration not in CONFIGURATIONS:
             raise ValueError(f"unknown configuration {configuration!r}; one of "
                              f"{CONFIGURATIONS}")
-        self.configuration = configuration
-        kw = {} if models_dir is None else {"models_dir": models_dir}
-        if configuration == "superpixel":
-            self.runner = SuperpixelRunner(resolve_model("superpixel_segmenter_int8", **kw),
-                                           "cpu", threads=threads)
-        elif configuration == "baseline":
-            self.runner = SegmenterRunner(resolve_model("baseline_segmenter", **kw), "cpu",
-                                          seed, threads=threads)
-        elif configuration != "ground_truth":
-            self.runner = SegmenterRunner(resolve_model("latent_segmenter", **kw), "cpu",
-                                          seed, threads=threads)
+        self.segmenter = None
+        if configuration != "ground_truth":
+            path = resolve_model(DEFAULT_MODELS[model_kind(configuration)],
+                                 models_dir or MODELS_DIR)
+            self.segmenter = ModeSegmenter(configuration, path, "cpu", seed, threads)
 
     def __call__(self, rgb: np.ndarray, gt_labels: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """``(labels, confidence or None, samples or None)`` of one frame."""
-        from perception_nodes.inference.segmenter import segment
-
-        if self.configuration == "ground_truth":
+        if self.segmenter is None:
             return gt_labels, None, None
-        if self.configuration == "superpixel":
-            return self.runner.segment(rgb).labels, None, None
-        mode = "baseline" if self.configuration == "baseline" else self.configuration
-        out = segment(self.runner, rgb, mode)
+        out = self.segmenter(rgb)
         return out.labels, out.confidence, out.samples
 
 

@@ -23,6 +23,9 @@ from perception_nodes.core.instance_encoding import decode_instance_labels, prep
 from perception_nodes.inference.onnx_model import OnnxModel
 
 MODES = ("confidence_mask", "union_nms", "prior_mean", "baseline")
+# the model each kind of mode loads by default (names in models/manifest.yaml)
+DEFAULT_MODELS = {"latent": "latent_segmenter", "baseline": "baseline_segmenter",
+                  "superpixel": "superpixel_segmenter_int8"}
 
 
 @dataclass
@@ -141,3 +144,57 @@ def label_image(pred: InstancePrediction, size: tuple[int, int], score_threshold
         np.ones(grid.shape, np.float32)
     confidence = cv2.resize(conf.astype(np.float32), (w, h), interpolation=cv2.INTER_NEAREST)
     return labels, confidence, scores
+
+
+def model_kind(mode: str) -> str:
+    """Which model a mode runs: ``baseline``, ``superpixel`` or ``latent`` (the rest)."""
+    if mode not in (*MODES, "superpixel"):
+        raise ValueError(f"unknown mode {mode!r}; one of {(*MODES, 'superpixel')}")
+    return mode if mode in ("baseline", "superpixel") else "latent"
+
+
+class ModeSegmenter:
+    """The runner a segmentation mode needs and one call from image to :class:`Segmentation`
+    (the segmentation node and the pick evaluation both use it).
+
+    Args:
+        mode: one of ``MODES`` or ``superpixel``.
+        path: the mode's ONNX model (see ``model_kind`` and ``DEFAULT_MODELS``).
+        providers, seed, threads: as :class:`SegmenterRunner`.
+        num_samples, confidence_p, score_threshold: as :func:`segment` (latent modes).
+        centre_threshold: mode superpixel (seed 002; instances are gated by it).
+    """
+
+    def __init__(self, mode: str, path: Path | str, providers: str | list[str] = "auto",
+                 seed: int = 0, threads: int = 0, num_samples: int = 8,
+                 confidence_p: float = 0.9, score_threshold: float = 0.3,
+                 centre_threshold: float | None = None) -> None:
+        from perception_nodes.inference.superpixel import (
+            TUNED_CENTRE_THRESHOLD,
+            SuperpixelRunner,
+        )
+
+        self.mode = mode
+        if model_kind(mode) == "superpixel":
+            threshold = TUNED_CENTRE_THRESHOLD if centre_threshold is None else centre_threshold
+            self.runner = SuperpixelRunner(path, providers, centre_threshold=threshold,
+                                           threads=threads)
+        else:
+            self.runner = SegmenterRunner(path, providers, seed, threads=threads)
+        self.options = (num_samples, confidence_p, score_threshold)
+
+    @property
+    def provider(self) -> str:
+        return self.runner.provider
+
+    def __call__(self, rgb: np.ndarray) -> Segmentation:
+        if self.mode == "superpixel":
+            result = self.runner.segment(rgb)
+            return Segmentation(result.labels, np.ones(result.labels.shape, np.float32),
+                                result.scores)  # one hypothesis: full confidence
+        return segment(self.runner, rgb, self.mode, *self.options)
+
+    def close(self) -> None:
+        close = getattr(self.runner, "close", None)
+        if close is not None:
+            close()

@@ -19,8 +19,13 @@ from sensor_msgs.msg import Image
 
 from perception_nodes.core.overlay import draw_label_overlay
 from perception_nodes.inference.onnx_model import MODELS_DIR, resolve_model
-from perception_nodes.inference.segmenter import MODES, SegmenterRunner, segment
-from perception_nodes.inference.superpixel import TUNED_CENTRE_THRESHOLD, SuperpixelRunner
+from perception_nodes.inference.segmenter import (
+    DEFAULT_MODELS,
+    MODES,
+    ModeSegmenter,
+    model_kind,
+)
+from perception_nodes.inference.superpixel import TUNED_CENTRE_THRESHOLD
 from perception_nodes.ros.image_conversion import (
     ImageConversionError,
     image_to_rgb,
@@ -41,9 +46,9 @@ class SegmentationNode(ManagedNode):
               min=1, max=64),
         Param("score_threshold", 0.3, "instances scoring below are not published (latent "
               "modes; superpixel instances are gated by centre_threshold)", min=0.0, max=1.0),
-        Param("model", "latent_segmenter", "model name in models/manifest.yaml"),
-        Param("baseline_model", "baseline_segmenter", "model name used in mode baseline"),
-        Param("superpixel_model", "superpixel_segmenter_int8",
+        Param("model", DEFAULT_MODELS["latent"], "model name in models/manifest.yaml"),
+        Param("baseline_model", DEFAULT_MODELS["baseline"], "model name used in mode baseline"),
+        Param("superpixel_model", DEFAULT_MODELS["superpixel"],
               "model name used in mode superpixel (seed 002)"),
         Param("centre_threshold", TUNED_CENTRE_THRESHOLD,
               "mode superpixel: centre confidence that makes a centre", min=0.01, max=0.99),
@@ -60,14 +65,12 @@ class SegmentationNode(ManagedNode):
 
     def configure_io(self) -> None:
         p = self.params
-        name = {"baseline": p["baseline_model"], "superpixel": p["superpixel_model"]}.get(
-            p["mode"], p["model"])
-        path = resolve_model(name, p["models_dir"])
-        if p["mode"] == "superpixel":
-            self.runner = SuperpixelRunner(path, p["providers"],
-                                           centre_threshold=p["centre_threshold"])
-        else:
-            self.runner = SegmenterRunner(path, p["providers"], p["seed"])
+        name = {"baseline": p["baseline_model"], "superpixel": p["superpixel_model"],
+                "latent": p["model"]}[model_kind(p["mode"])]
+        self.runner = ModeSegmenter(p["mode"], resolve_model(name, p["models_dir"]),
+                                    p["providers"], p["seed"], 0, p["num_samples"],
+                                    p["confidence_p"], p["score_threshold"],
+                                    p["centre_threshold"])
         self.health.info.update(model=name, provider=self.runner.provider, mode=p["mode"])
         self.get_logger().info(f"model {name} on {self.runner.provider}, mode {p['mode']}")
         q = self.pub_qos
@@ -79,9 +82,8 @@ class SegmentationNode(ManagedNode):
         self.create_subscription(Image, "camera/color/image_raw", self._on_image, self.sub_qos)
 
     def release_io(self) -> None:
-        close = getattr(getattr(self, "runner", None), "close", None)
-        if close is not None:
-            close()
+        if getattr(self, "runner", None) is not None:
+            self.runner.close()
 
     def _on_image(self, msg: Image) -> None:
         if not self.should_process():
@@ -96,18 +98,12 @@ class SegmentationNode(ManagedNode):
                                       throttle_duration_sec=5.0)
             return
         p = self.params
-        if p["mode"] == "superpixel":
-            result = self.runner.segment(rgb)  # gated by centre_threshold, as in seed 002
-            labels, scores = result.labels, result.scores
-            confidence = np.ones(labels.shape, np.float32)  # one hypothesis
-        else:
-            out = segment(self.runner, rgb, p["mode"], p["num_samples"], p["confidence_p"],
-                          p["score_threshold"])
-            labels, confidence, scores = out.labels, out.confidence, out.scores
-            if out.samples is not None:  # before the labels: consumers match on them
-                self.pub_samples.publish(numpy_to_image(
-                    np.ascontiguousarray(out.samples.transpose(1, 2, 0)),
-                    f"16UC{len(out.samples)}", msg.header))
+        out = self.runner(rgb)
+        labels, confidence, scores = out.labels, out.confidence, out.scores
+        if out.samples is not None:  # before the labels: consumers match on them
+            self.pub_samples.publish(numpy_to_image(
+                np.ascontiguousarray(out.samples.transpose(1, 2, 0)),
+                f"16UC{len(out.samples)}", msg.header))
         self.pub_labels.publish(numpy_to_image(labels, "mono16", msg.header))
         self.pub_conf.publish(numpy_to_image(confidence, "32FC1", msg.header))
         row = scores.astype(np.float32)[None] if len(scores) else np.zeros((1, 1), np.float32)
