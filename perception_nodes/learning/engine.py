@@ -3,6 +3,7 @@ a log line every 20 steps, an atomic checkpoint that carries its arguments and i
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import time
@@ -14,6 +15,46 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 StepLosses = Callable[[nn.Module, dict[str, torch.Tensor], int], dict[str, torch.Tensor]]
+
+
+def training_parser(prog: str, doc: str | None, presets: dict, data: str, width: int,
+                    size_key: str, size_help: str) -> argparse.ArgumentParser:
+    """The arguments every training script takes: ``--preset``, ``--data``, ``--out``,
+    ``--width``, the preset overrides ``--steps --batch --SIZE_KEY --lr``, ``--seed`` and
+    ``--threads``; scripts add their own."""
+    ap = argparse.ArgumentParser(prog=prog, description=doc,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", choices=sorted(presets), default="default")
+    ap.add_argument("--data", default=data, help="dataset root")
+    ap.add_argument("--out", required=True, help="folder for checkpoint, ONNX and log")
+    ap.add_argument("--width", type=int, default=width, help="feature width")
+    ap.add_argument("--steps", type=int, help="override the preset")
+    ap.add_argument("--batch", type=int, help="override the preset")
+    ap.add_argument(f"--{size_key}", type=int, help=f"{size_help} (override the preset)")
+    ap.add_argument("--lr", type=float, help="override the preset")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    return ap
+
+
+def run_config(args: argparse.Namespace, presets: dict, size_key: str, **extra) -> dict:
+    """The preset, overridden by explicit arguments, plus the common ones and ``extra``:
+    what the checkpoint records."""
+    cfg = dict(presets[args.preset])
+    cfg.update({k: getattr(args, k) for k in ("steps", "batch", size_key, "lr")
+                if getattr(args, k) is not None})
+    cfg.update(preset=args.preset, data=args.data, out=args.out, seed=args.seed,
+               width=args.width, threads=args.threads, **extra)
+    return cfg
+
+
+def start_run(cfg: dict) -> Path:
+    """Seed torch, set its threads and make the output folder; returns the folder."""
+    torch.manual_seed(cfg["seed"])
+    torch.set_num_threads(cfg["threads"])
+    out = Path(cfg["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def fit(model: nn.Module, data: Dataset, cfg: dict, step_losses: StepLosses

@@ -21,7 +21,14 @@ import torch
 from torch.utils.data import Dataset
 
 from perception_nodes.core.grasp_segmentation import WINDOW_PX, grasp_input, grasp_window
-from perception_nodes.learning.engine import fit, save_checkpoint, write_summary
+from perception_nodes.learning.engine import (
+    fit,
+    run_config,
+    save_checkpoint,
+    start_run,
+    training_parser,
+    write_summary,
+)
 from perception_nodes.learning.export import OPSET, check_onnx
 from perception_nodes.learning.grasp_seg_model import GraspSegmenter, weighted_bce_sum
 from perception_nodes.sim.grasp_episodes import (
@@ -98,17 +105,9 @@ class GraspWindows(Dataset):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="perception train-grasp-seg", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--preset", choices=sorted(PRESETS), default="default")
-    ap.add_argument("--data", default="data/grasps_sim", help="perception grasp-data root")
-    ap.add_argument("--out", required=True, help="folder for checkpoint, ONNX and log")
-    ap.add_argument("--width", type=int, default=24, help="feature width")
-    for key, kind in (("steps", int), ("batch", int), ("grasps", int), ("lr", float)):
-        ap.add_argument(f"--{key}", type=kind, help="override the preset")
+    ap = training_parser("perception train-grasp-seg", __doc__, PRESETS, "data/grasps_sim",
+                         24, "grasps", "labelled grasps to train on")
     ap.add_argument("--no-aug", action="store_true", help="train without augmentation")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2)
     return ap
 
 
@@ -116,16 +115,9 @@ def main(argv: list[str] | None = None) -> dict:
     """Train on the first ``grasps`` usable train grasps, checkpoint, export; returns the
     summary (also OUT/summary.json)."""
     args = build_parser().parse_args(argv)
-    cfg = dict(PRESETS[args.preset])
-    cfg.update({k: getattr(args, k) for k in ("steps", "batch", "grasps", "lr")
-                if getattr(args, k) is not None})
-    cfg.update(preset=args.preset, data=args.data, out=args.out, seed=args.seed,
-               width=args.width, threads=args.threads, augment=not args.no_aug,
-               model="grasp_segmentation", window=WINDOW_PX)
-    torch.manual_seed(cfg["seed"])
-    torch.set_num_threads(cfg["threads"])
-    out = Path(cfg["out"])
-    out.mkdir(parents=True, exist_ok=True)
+    cfg = run_config(args, PRESETS, "grasps", augment=not args.no_aug,
+                     model="grasp_segmentation", window=WINDOW_PX)
+    out = start_run(cfg)
     folder = Path(cfg["data"]) / "train"
     if cfg["preset"] == "smoke" and not any(folder.glob("*.npz")):
         save_episodes(cfg["data"], "train", 3)

@@ -19,7 +19,14 @@ import torch
 from perception_nodes.core.grid_slic import grid_slic, superpixel_targets
 from perception_nodes.core.instance_encoding import instance_centres, preprocess
 from perception_nodes.learning.data import SceneDataset, load_training_scene
-from perception_nodes.learning.engine import fit, save_checkpoint, write_summary
+from perception_nodes.learning.engine import (
+    fit,
+    run_config,
+    save_checkpoint,
+    start_run,
+    training_parser,
+    write_summary,
+)
 from perception_nodes.learning.export import OPSET, check_onnx
 from perception_nodes.learning.model import STRIDE
 from perception_nodes.learning.superpixel_model import (
@@ -74,31 +81,14 @@ def losses(model: SuperpixelSegmenter, batch: dict[str, torch.Tensor]) -> dict[s
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="perception train-superpixel", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--preset", choices=sorted(PRESETS), default="default")
-    ap.add_argument("--data", default="data/sim", help="dataset root (perception dataset)")
-    ap.add_argument("--out", required=True, help="folder for checkpoint, ONNX and log")
-    ap.add_argument("--width", type=int, default=64, help="feature width")
-    for key, kind in (("steps", int), ("batch", int), ("scenes", int), ("lr", float)):
-        ap.add_argument(f"--{key}", type=kind, help="override the preset")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2)
-    return ap
+    return training_parser("perception train-superpixel", __doc__, PRESETS, "data/sim", 64,
+                           "scenes", "training scenes")
 
 
 def main(argv: list[str] | None = None) -> dict:
     """Train, checkpoint, export; returns a summary (also written to OUT/summary.json)."""
-    args = build_parser().parse_args(argv)
-    cfg = dict(PRESETS[args.preset])
-    cfg.update({k: getattr(args, k) for k in ("steps", "batch", "scenes", "lr")
-                if getattr(args, k) is not None})
-    cfg.update(preset=args.preset, data=args.data, out=args.out, seed=args.seed,
-               width=args.width, threads=args.threads, model="superpixel")
-    torch.manual_seed(cfg["seed"])
-    torch.set_num_threads(cfg["threads"])
-    out = Path(cfg["out"])
-    out.mkdir(parents=True, exist_ok=True)
+    cfg = run_config(build_parser().parse_args(argv), PRESETS, "scenes", model="superpixel")
+    out = start_run(cfg)
     size = (cfg["height"], cfg["width_px"])
     folder = Path(cfg["data"]) / "train"
     if cfg["preset"] == "smoke" and not any(folder.glob("scene_*.npz")):

@@ -21,7 +21,14 @@ import torch
 from torch.nn import functional as fn
 
 from perception_nodes.learning.data import SceneDataset
-from perception_nodes.learning.engine import fit, save_checkpoint, write_summary
+from perception_nodes.learning.engine import (
+    fit,
+    run_config,
+    save_checkpoint,
+    start_run,
+    training_parser,
+    write_summary,
+)
 from perception_nodes.learning.export import export_onnx
 from perception_nodes.learning.model import LatentSegmenter, kl_divergence
 
@@ -33,18 +40,10 @@ PRESETS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="perception train", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--preset", choices=sorted(PRESETS), default="default")
-    ap.add_argument("--data", default="data/sim", help="dataset root (perception dataset)")
-    ap.add_argument("--out", required=True, help="folder for checkpoint, ONNX and log")
+    ap = training_parser("perception train", __doc__, PRESETS, "data/sim", 64, "scenes",
+                         "training scenes")
     ap.add_argument("--baseline", action="store_true", help="no latent: single hypothesis")
     ap.add_argument("--latent-dim", type=int, default=64)
-    ap.add_argument("--width", type=int, default=64, help="feature width")
-    ap.add_argument("--steps", type=int, help="override the preset")
-    ap.add_argument("--batch", type=int, help="override the preset")
-    ap.add_argument("--scenes", type=int, help="training scenes (override the preset)")
-    ap.add_argument("--lr", type=float, help="override the preset")
     ap.add_argument("--kl-warmup", type=float, nargs=2, default=(0.3, 0.7),
                     metavar=("START", "END"), help="fractions of training where beta ramps "
                     "from 0 to --kl-max")
@@ -52,21 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     # latent's dimensions, so beta = 1 would weigh the latent ~4,800x more than the ELBO of
     # the whole image does; it collapsed the posterior (KL 2e-4 nats at 1,600 steps).
     ap.add_argument("--kl-max", type=float, default=1e-3)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2)
     return ap
 
 
 def resolve_args(args: argparse.Namespace) -> dict:
     """The preset, overridden by explicit arguments: what the checkpoint records."""
-    cfg = dict(PRESETS[args.preset])
-    for key in ("steps", "batch", "scenes", "lr"):
-        if getattr(args, key) is not None:
-            cfg[key] = getattr(args, key)
-    cfg.update(preset=args.preset, data=args.data, out=args.out, seed=args.seed,
-               latent_dim=0 if args.baseline else args.latent_dim, width=args.width,
-               kl_warmup=list(args.kl_warmup), kl_max=args.kl_max, threads=args.threads)
-    return cfg
+    return run_config(args, PRESETS, "scenes",
+                      latent_dim=0 if args.baseline else args.latent_dim,
+                      kl_warmup=list(args.kl_warmup), kl_max=args.kl_max)
 
 
 def kl_beta(step: int, total: int, warmup: tuple[float, float], beta_max: float) -> float:
@@ -121,11 +113,8 @@ def ensure_data(cfg: dict) -> Path:
 def main(argv: list[str] | None = None) -> dict:
     """Train, checkpoint, export; returns a summary (also written to OUT/summary.json)."""
     cfg = resolve_args(build_parser().parse_args(argv))
-    torch.manual_seed(cfg["seed"])
+    out = start_run(cfg)
     np.random.seed(cfg["seed"])
-    torch.set_num_threads(cfg["threads"])
-    out = Path(cfg["out"])
-    out.mkdir(parents=True, exist_ok=True)
     size = (cfg["height"], cfg["width_px"])
     data = SceneDataset(ensure_data(cfg), size, augment=True, seed=cfg["seed"])
     data.paths = data.paths[: cfg["scenes"]]
