@@ -29,8 +29,7 @@ def write_model_card(name: str, onnx_path: Path, train_summary: Path, command: s
         loss_keys = ("fg", "heatmap", "offsets", "kl")
     lines = [
         f"# {name}", "",
-        f"- file: `{onnx_path.name}`, {onnx_path.stat().st_size / 1e6:.1f} MB, sha256 "
-        f"`{sha256_of(onnx_path)}`",
+        _file_line(onnx_path),
         f"- architecture: `perception_nodes/learning/`, {arch}, feature width {args['width']},"
         f" input {args['height']}x{args['width_px']} RGB",
         f"- data: simulated cell, `train` split seeds 0-{args['scenes'] - 1} (training item "
@@ -40,8 +39,7 @@ def write_model_card(name: str, onnx_path: Path, train_summary: Path, command: s
         f"{summary['train_seconds'] / 60:.0f} min on {args['threads']} CPU thread(s)",
         f"- command: `{command}`",
         "- last training losses: " + ", ".join(f"{k} {last[k]:.4g}" for k in loss_keys),
-        f"- ONNX Runtime check after export: max |onnx - torch| = "
-        f"{summary['onnx_max_abs_diff']:.2g}",
+        _onnx_check_line(summary),
     ]
     if "quantization" in summary:
         q = summary["quantization"]
@@ -65,14 +63,23 @@ def write_model_card(name: str, onnx_path: Path, train_summary: Path, command: s
     out.write_text("\n".join(lines) + "\n")
 
 
+def _file_line(onnx_path: Path) -> str:
+    return (f"- file: `{onnx_path.name}`, {onnx_path.stat().st_size / 1e6:.1f} MB, sha256 "
+            f"`{sha256_of(onnx_path)}`")
+
+
+def _onnx_check_line(summary: dict) -> str:
+    return (f"- ONNX Runtime check after export: max |onnx - torch| = "
+            f"{summary['onnx_max_abs_diff']:.2g}")
+
+
 def _grasp_card(name: str, onnx_path: Path, summary: dict, command: str,
                 eval_report: Path | None, eval_command: str, method: str, out: Path) -> None:
     args, last = summary["args"], summary["log"][-1]
     seeds = args["grasp_seeds"]
     lines = [
         f"# {name}", "",
-        f"- file: `{onnx_path.name}`, {onnx_path.stat().st_size / 1e6:.1f} MB, sha256 "
-        f"`{sha256_of(onnx_path)}`",
+        _file_line(onnx_path),
         f"- architecture: `perception_nodes/learning/grasp_seg_model.py` (seed 001 Sec. III-A:"
         f" input [before, after, before - after, grasp mask], stride-4 FPN-style features, two"
         f" gated residual blocks with transposed convolutions, visible and amodal masks), "
@@ -86,8 +93,7 @@ def _grasp_card(name: str, onnx_path: Path, summary: dict, command: str,
         f"CPU thread(s); loss: Eq. 2, six weightings",
         f"- command: `{command}`",
         f"- last training loss: total {last['total']:.4g}",
-        f"- ONNX Runtime check after export: max |onnx - torch| = "
-        f"{summary['onnx_max_abs_diff']:.2g}",
+        _onnx_check_line(summary),
     ]
     if eval_report is not None:
         report = json.loads(Path(eval_report).read_text())
