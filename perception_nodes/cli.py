@@ -130,6 +130,14 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         report = run_grasp(args.grasp_data, models, out)
         print(json.dumps(report, indent=None if args.json else 2))
         return 0
+    if args.capability == "instance-ap":
+        from perception_nodes.eval.selfsup import table_ii
+
+        models = dict(item.split("=", 1) for item in args.models.split(",") if item)
+        out = args.out if args.out != "runs/eval/segmentation" else "runs/eval/instance_ap"
+        report = table_ii(models, args.data, args.scenes, out)
+        print(json.dumps(report, indent=None if args.json else 2))
+        return 0
     if args.capability == "superpixel":
         from perception_nodes.eval.superpixel_eval import run_eval as run_superpixel_eval
 
@@ -157,6 +165,16 @@ def _cmd_grasp_data(args: argparse.Namespace) -> int:
 
     n = save_episodes(args.out, args.split, args.count, args.start)
     print(json.dumps({"split": args.split, "episodes": n, "folder": f"{args.out}/{args.split}"}))
+    return 0
+
+
+def _cmd_selfsup(args: argparse.Namespace) -> int:
+    from perception_nodes.eval.selfsup import run_selfsup
+
+    report = run_selfsup(args.grasps, args.masks, args.grasp_model, args.filter,
+                         args.inpaint_px, args.scenes, args.steps, args.threads, args.seed,
+                         args.out, args.count, args.start, args.eval_scenes, args.data)
+    print(json.dumps(report, indent=None if args.json else 2))
     return 0
 
 
@@ -235,7 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_dataset)
 
     e = sub.add_parser("eval", help="evaluate a capability on a generated split")
-    e.add_argument("capability", choices=("segmentation", "superpixel", "grasp-segmentation"))
+    e.add_argument("capability", choices=("segmentation", "superpixel", "grasp-segmentation",
+                                          "instance-ap"))
+    e.add_argument("--models", default="latent=models/latent_segmenter.onnx",
+                   help="instance-ap: comma-separated 'row name=model.onnx' (Table II rows)")
     e.add_argument("--grasp-data", default="data/grasps_sim",
                    help="grasp-segmentation: perception grasp-data root (test split)")
     e.add_argument("--split", choices=("val", "test"), default="test")
@@ -281,6 +302,28 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--start", type=int, default=0, help="first scene of the split")
     g.add_argument("--out", default="data/grasps_sim")
     g.set_defaults(func=_cmd_grasp_data)
+
+    u = sub.add_parser("selfsup", help="grasps -> grasped-item masks -> cut-and-paste -> "
+                       "retrained instance model -> AP on held-out scenes (seed 001)")
+    u.add_argument("--grasps", default="data/grasps_selfsup",
+                   help="grasp episodes (perception grasp-data root); collected if missing")
+    u.add_argument("--count", type=int, default=300, help="grasps to collect and use")
+    u.add_argument("--start", type=int, default=5000,
+                   help="first test-split scene of the grasps (the evaluation uses 0..299)")
+    u.add_argument("--masks", choices=("subtract", "grasp"), default="grasp")
+    u.add_argument("--grasp-model", default="models/grasp_segmenter_100.onnx")
+    u.add_argument("--filter", action=argparse.BooleanOptionalAction, default=True,
+                   help="keep only masks passing the Sec. III-B.1 filters")
+    u.add_argument("--inpaint-px", type=int, default=5, help="0: no inpainting")
+    u.add_argument("--scenes", type=int, default=100, help="labelled training scenes")
+    u.add_argument("--steps", type=int, default=800)
+    u.add_argument("--threads", type=int, default=1)
+    u.add_argument("--seed", type=int, default=0)
+    u.add_argument("--data", default="data/sim")
+    u.add_argument("--eval-scenes", type=int, default=300)
+    u.add_argument("--out", default="runs/selfsup/paste_grasp_inpaint")
+    u.add_argument("--json", action="store_true")
+    u.set_defaults(func=_cmd_selfsup)
 
     k = sub.add_parser("pick-eval", help="closed-loop picks in the simulated cell per "
                        "segmentation configuration (seed 000 Table II on our cell)")

@@ -94,3 +94,30 @@ def paste_objects(image: np.ndarray, labels: np.ndarray, crops: list[ObjectCrop]
     lut = np.zeros(int(lab.max()) + 1, np.uint16)
     lut[order] = np.arange(1, len(order) + 1)
     return out, lut[lab]
+
+
+def save_crops(path: str, crops: list[ObjectCrop]) -> None:
+    """A crop bank as one ``.npz`` (colours and masks flattened, with their shapes), written
+    beside ``path`` and renamed over it."""
+    import os
+
+    shapes = np.array([c.mask.shape for c in crops], np.int64).reshape(-1, 2)
+    rgb = np.concatenate([c.rgb.reshape(-1) for c in crops]) if crops else np.zeros(0, np.uint8)
+    mask = np.concatenate([c.mask.reshape(-1) for c in crops]) if crops else np.zeros(0, bool)
+    tmp = f"{path}.tmp"
+    with open(tmp, "wb") as fh:
+        np.savez_compressed(fh, shapes=shapes, rgb=rgb, mask=mask)
+    os.replace(tmp, path)
+
+
+def load_crops(path: str) -> list[ObjectCrop]:
+    """The crops :func:`save_crops` wrote, in order."""
+    with np.load(path) as z:
+        shapes, rgb, mask = z["shapes"], z["rgb"], z["mask"]
+    crops, at = [], 0
+    for h, w in shapes:
+        n = int(h * w)
+        crops.append(ObjectCrop(rgb[3 * at:3 * (at + n)].reshape(h, w, 3),
+                                mask[at:at + n].reshape(h, w)))
+        at += n
+    return crops

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from perception_nodes.core.cut_paste import ObjectCrop, paste_objects
 from perception_nodes.core.instance_encoding import encode_instances, preprocess
 from perception_nodes.learning.model import STRIDE
 from perception_nodes.sim.dataset import load_scene
@@ -51,9 +52,13 @@ class SceneDataset(Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+    def scene(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Scene ``index``'s ``rgb`` and ``labels`` as the network sees them this epoch."""
         rng = np.random.default_rng([self.seed, self.epoch, index]) if self.augment else None
-        rgb, labels = load_training_scene(self.paths[index], self.input_size, rng)
+        return load_training_scene(self.paths[index], self.input_size, rng)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        rgb, labels = self.scene(index)
         targets = encode_instances(labels, STRIDE)
         return {
             "image": torch.from_numpy(preprocess(rgb, self.input_size)[0]),
@@ -62,3 +67,23 @@ class SceneDataset(Dataset):
             "offsets": torch.from_numpy(targets.offsets),
             "instance_ids": torch.from_numpy(targets.instance_ids),
         }
+
+
+class PastedSceneDataset(SceneDataset):
+    """Labelled scenes with 0..``max_objects`` grasped-object crops pasted on each, drawn
+    afresh every epoch (seed 001 Sec. III-B.2), boundaries inpainted ``inpaint_px`` wide
+    (Sec. III-B.3; 0: none). The pasting is seeded by ``(seed, epoch, index)``."""
+
+    def __init__(self, folder: Path | str, input_size: tuple[int, int], crops: list[ObjectCrop],
+                 max_objects: int = 25, inpaint_px: int = 5, augment: bool = True,
+                 seed: int = 0) -> None:
+        super().__init__(folder, input_size, augment, seed)
+        if not crops:
+            raise ValueError("no crops to paste")
+        self.crops, self.max_objects, self.inpaint_px = crops, max_objects, inpaint_px
+
+    def scene(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        rgb, labels = super().scene(index)
+        rng = np.random.default_rng([self.seed, self.epoch, index, 1])
+        return paste_objects(rgb, labels, self.crops, rng, self.max_objects,
+                             inpaint_px=self.inpaint_px)

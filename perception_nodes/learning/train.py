@@ -3,6 +3,7 @@
     perception train --preset default --data data/sim --out runs/train/latent
     perception train --preset default --baseline --out runs/train/baseline
     perception train --preset smoke --out /tmp/smoke      # what the tests run
+    perception train --scenes 100 --paste-crops crops.npz  # seed 001 Sec. III-B.2 pasting
 
 Reproducible: argument parser + ``main(args)``, named presets, seeded everything,
 checkpoints that carry their arguments and input size, export followed by an ONNX Runtime
@@ -20,7 +21,8 @@ import numpy as np
 import torch
 from torch.nn import functional as fn
 
-from perception_nodes.learning.data import SceneDataset
+from perception_nodes.core.cut_paste import load_crops
+from perception_nodes.learning.data import PastedSceneDataset, SceneDataset
 from perception_nodes.learning.engine import (
     fit,
     run_config,
@@ -51,14 +53,22 @@ def build_parser() -> argparse.ArgumentParser:
     # latent's dimensions, so beta = 1 would weigh the latent ~4,800x more than the ELBO of
     # the whole image does; it collapsed the posterior (KL 2e-4 nats at 1,600 steps).
     ap.add_argument("--kl-max", type=float, default=1e-3)
+    ap.add_argument("--paste-crops", default=None, help="crop bank (.npz from `perception "
+                    "selfsup`) pasted onto every training scene, 0..--paste-max per scene")
+    ap.add_argument("--paste-max", type=int, default=25)
+    ap.add_argument("--inpaint-px", type=int, default=5,
+                    help="inpainted band around pasted objects (0: no inpainting)")
     return ap
 
 
 def resolve_args(args: argparse.Namespace) -> dict:
     """The preset, overridden by explicit arguments: what the checkpoint records."""
+    # pasting is recorded only when used: configs of models trained without it stay as they were
+    paste = {"paste_crops": args.paste_crops, "paste_max": args.paste_max,
+             "inpaint_px": args.inpaint_px} if args.paste_crops else {}
     return run_config(args, PRESETS, "scenes",
                       latent_dim=0 if args.baseline else args.latent_dim,
-                      kl_warmup=list(args.kl_warmup), kl_max=args.kl_max)
+                      kl_warmup=list(args.kl_warmup), kl_max=args.kl_max, **paste)
 
 
 def kl_beta(step: int, total: int, warmup: tuple[float, float], beta_max: float) -> float:
@@ -116,7 +126,11 @@ def main(argv: list[str] | None = None) -> dict:
     out = start_run(cfg)
     np.random.seed(cfg["seed"])
     size = (cfg["height"], cfg["width_px"])
-    data = SceneDataset(ensure_data(cfg), size, augment=True, seed=cfg["seed"])
+    if cfg.get("paste_crops"):
+        data = PastedSceneDataset(ensure_data(cfg), size, load_crops(cfg["paste_crops"]),
+                                  cfg["paste_max"], cfg["inpaint_px"], seed=cfg["seed"])
+    else:
+        data = SceneDataset(ensure_data(cfg), size, augment=True, seed=cfg["seed"])
     data.paths = data.paths[: cfg["scenes"]]
     model = LatentSegmenter(latent_dim=cfg["latent_dim"], width=cfg["width"]).train()
 
