@@ -153,3 +153,38 @@ def best_iou(pred_masks: np.ndarray, gt_masks: np.ndarray) -> np.ndarray:
     if len(pred_masks) == 0 or len(gt_masks) == 0:
         return np.zeros(len(pred_masks))
     return overlaps(pred_masks, gt_masks)["iou"].max(axis=1)
+
+
+def pixel_average_precision(scores: np.ndarray, positive: np.ndarray) -> float:
+    """Average precision of ``scores`` for ``positive`` pixels, the area under the
+    precision-recall curve as a step sum over distinct scores (seed 003's pAP); NaN without
+    positives."""
+    scores = np.asarray(scores, np.float64).ravel()
+    positive = np.asarray(positive, bool).ravel()
+    n_pos = int(positive.sum())
+    if n_pos == 0:
+        return float("nan")
+    order = np.argsort(-scores, kind="mergesort")
+    s, pos = scores[order], positive[order]
+    tps, fps = np.cumsum(pos), np.cumsum(~pos)
+    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # ties form one threshold
+    tps, fps = tps[last], fps[last]
+    precision = tps / (tps + fps)
+    recall_step = np.diff(np.r_[0, tps]) / n_pos
+    return float(np.sum(precision * recall_step))
+
+
+def fpr_at_tpr(scores: np.ndarray, positive: np.ndarray, tpr: float = 0.95) -> float:
+    """False-positive rate at the highest threshold that reaches ``tpr`` true-positive rate
+    (seed 003's FPR95); NaN without both classes."""
+    scores = np.asarray(scores, np.float64).ravel()
+    positive = np.asarray(positive, bool).ravel()
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(-scores, kind="mergesort")
+    s, pos = scores[order], positive[order]
+    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]
+    tps, fps = np.cumsum(pos)[last], np.cumsum(~pos)[last]
+    reached = np.flatnonzero(tps >= tpr * n_pos)
+    return float(fps[reached[0]] / n_neg)

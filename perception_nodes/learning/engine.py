@@ -86,7 +86,8 @@ def fit(model: nn.Module, data: Dataset, cfg: dict, step_losses: StepLosses
             step += 1
             if step % 20 == 0 or step == cfg["steps"]:
                 log.append({"step": step, "seconds": time.monotonic() - start,
-                            **{k: float(v) for k, v in parts.items()}})
+                            **{k: float(v.detach()) if torch.is_tensor(v) else float(v)
+                               for k, v in parts.items()}})
                 print(json.dumps(log[-1]), flush=True)
             if step >= cfg["steps"]:
                 break

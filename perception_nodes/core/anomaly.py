@@ -1,0 +1,163 @@
+"""Anomaly instances from a per-pixel anomaly score (seed 003, UGainS, Sec. 3).
+
+A score map ``(H, W) float32`` (higher = more anomalous; NaN = no score) is thresholded,
+point prompts are drawn from the anomalous pixels (farthest point sampling by default, K-means
+and random sampling for comparison; Sec. 3 and 4.2), a promptable segmenter turns every point
+into a mask, each mask is scored by the mean anomaly score under it, duplicates are removed by
+NMS, and the instance scores are added back onto the pixel scores (the "RbA ensemble").
+Points are ``(N, 2) int64`` as ``(row, col)`` pixel indices; masks ``(N, H, W) bool``; an
+ignore mask ``(H, W) bool`` marks pixels never sampled (tray walls, outside the tray).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from perception_nodes.core.confidence_masks import mask_iou
+
+SAMPLERS = ("fps", "kmeans", "random")
+
+
+def anomalous_points(score: np.ndarray, threshold: float, ignore: np.ndarray | None = None
+                     ) -> np.ndarray:
+    """``(N, 2)`` row/col of pixels scoring above ``threshold`` outside ``ignore``."""
+    hot = np.nan_to_num(np.asarray(score, np.float32), nan=-np.inf) > threshold
+    if ignore is not None:
+        hot &= ~np.asarray(ignore, bool)
+    return np.argwhere(hot).astype(np.int64)
+
+
+def farthest_point_sampling(points: np.ndarray, n: int, rng: np.random.Generator
+                            ) -> np.ndarray:
+    """``min(n, N)`` of ``points``: a random first one, then each next the point farthest
+    (Euclidean, pixels) from all chosen so far."""
+    points = np.asarray(points, np.int64).reshape(-1, 2)
+    if len(points) == 0 or n <= 0:
+        return points[:0]
+    chosen = [int(rng.integers(len(points)))]
+    p = points.astype(np.float64)
+    dist = np.sum((p - p[chosen[0]]) ** 2, axis=1)
+    for _ in range(min(n, len(points)) - 1):
+        nxt = int(np.argmax(dist))
+        if dist[nxt] <= 0:
+            break  # every remaining point coincides with a chosen one
+        chosen.append(nxt)
+        dist = np.minimum(dist, np.sum((p - p[nxt]) ** 2, axis=1))
+    return points[chosen]
+
+
+def kmeans_points(points: np.ndarray, n: int, rng: np.random.Generator, iters: int = 10
+                  ) -> np.ndarray:
+    """The anomalous point nearest each of ``min(n, N)`` K-means centres (Lloyd's
+    iterations from a random subset; a centre may fall between blobs, the prompt must not)."""
+    points = np.asarray(points, np.int64).reshape(-1, 2)
+    k = min(n, len(points))
+    if k <= 0:
+        return points[:0]
+    p = points.astype(np.float64)
+    centres = p[rng.choice(len(p), k, replace=False)]
+    for _ in range(iters):
+        nearest = np.argmin(((p[:, None] - centres[None]) ** 2).sum(-1), axis=1)
+        for j in range(k):
+            members = p[nearest == j]
+            if len(members):
+                centres[j] = members.mean(0)
+    snapped = np.argmin(((centres[:, None] - p[None]) ** 2).sum(-1), axis=1)
+    return points[np.unique(snapped)]
+
+
+def random_points(points: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``min(n, N)`` of ``points`` drawn uniformly without replacement."""
+    points = np.asarray(points, np.int64).reshape(-1, 2)
+    k = min(n, len(points))
+    return points[np.sort(rng.choice(len(points), k, replace=False))] if k else points[:0]
+
+
+def sample_points(points: np.ndarray, n: int, method: str, rng: np.random.Generator
+                  ) -> np.ndarray:
+    """Prompts by ``method`` in ``SAMPLERS``."""
+    if method == "fps":
+        return farthest_point_sampling(points, n, rng)
+    if method == "kmeans":
+        return kmeans_points(points, n, rng)
+    if method == "random":
+        return random_points(points, n, rng)
+    raise ValueError(f"unknown sampler {method!r}; one of {SAMPLERS}")
+
+
+def grid_points(shape: tuple[int, int], per_side: int, ignore: np.ndarray | None = None
+                ) -> np.ndarray:
+    """A ``per_side`` x ``per_side`` grid of cell centres (SAM's dense prompts), minus those
+    in ``ignore``."""
+    h, w = shape
+    rows = ((np.arange(per_side) + 0.5) * h / per_side).astype(np.int64)
+    cols = ((np.arange(per_side) + 0.5) * w / per_side).astype(np.int64)
+    pts = np.stack(np.meshgrid(rows, cols, indexing="ij"), -1).reshape(-1, 2)
+    if ignore is not None:
+        pts = pts[~np.asarray(ignore, bool)[pts[:, 0], pts[:, 1]]]
+    return pts
+
+
+def oracle_points(instances: np.ndarray) -> np.ndarray:
+    """One point per ground-truth instance of a label image ``(H, W)`` (0 none): its pixel
+    farthest from the instance's boundary (Table 2's oracle centre sampling)."""
+    pts = []
+    for value in np.unique(instances):
+        if value == 0:
+            continue
+        m = np.pad((instances == value).astype(np.uint8), 1)
+        dist = cv2.distanceTransform(m, cv2.DIST_L2, 5)[1:-1, 1:-1]
+        pts.append(np.unravel_index(int(np.argmax(dist)), dist.shape))
+    return np.asarray(pts, np.int64).reshape(-1, 2)
+
+
+def mask_scores(masks: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """``(N,) float32``: the mean anomaly score under each mask (0 for an empty mask); NaN
+    scores count as 0."""
+    masks = np.asarray(masks, bool)
+    if len(masks) == 0:
+        return np.zeros(0, np.float32)
+    s = np.nan_to_num(np.asarray(score, np.float32), nan=0.0).reshape(-1)
+    flat = masks.reshape(len(masks), -1)
+    area = flat.sum(1)
+    return np.where(area > 0, flat @ s / np.maximum(area, 1), 0.0).astype(np.float32)
+
+
+def mask_nms(masks: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.5
+             ) -> np.ndarray:
+    """Indices of masks kept by greedy NMS on mask IoU, best score first; empty masks go."""
+    masks = np.asarray(masks, bool)
+    order = np.argsort(-np.asarray(scores, np.float64), kind="stable")
+    order = order[masks[order].reshape(len(order), -1).any(1)] if len(order) else order
+    if len(order) == 0:
+        return order.astype(np.int64)
+    iou = mask_iou(masks[order])
+    keep: list[int] = []
+    for i in range(len(order)):
+        if all(iou[i, j] <= iou_threshold for j in keep):
+            keep.append(i)
+    return order[keep].astype(np.int64)
+
+
+def refine_pixel_scores(score: np.ndarray, masks: np.ndarray, scores: np.ndarray
+                        ) -> np.ndarray:
+    """The ensemble of Sec. 3: the pixel score plus the sum of the scores of the instance
+    masks covering the pixel; ``(H, W) float32``, NaN kept."""
+    out = np.asarray(score, np.float32).copy()
+    if len(masks):
+        out += np.tensordot(np.asarray(scores, np.float32), np.asarray(masks, np.float32), 1)
+    return out
+
+
+def connected_components(score: np.ndarray, threshold: float, ignore: np.ndarray | None = None,
+                         min_area: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """The baseline: 8-connected blobs of the thresholded score (outside ``ignore``, at least
+    ``min_area`` px) as instance masks, scored by their mean score."""
+    hot = np.nan_to_num(np.asarray(score, np.float32), nan=-np.inf) > threshold
+    if ignore is not None:
+        hot &= ~np.asarray(ignore, bool)
+    n, lab = cv2.connectedComponents(hot.astype(np.uint8), connectivity=8)
+    masks = lab[None] == np.arange(1, n)[:, None, None]
+    masks = masks[masks.reshape(len(masks), -1).sum(1) >= min_area]
+    return masks, mask_scores(masks, score)
