@@ -244,7 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_replay)
 
     s = sub.add_parser("dataset", help="render simulated scenes of a split to .npz files")
-    s.add_argument("--split", choices=("train", "val", "test"), required=True)
+    s.add_argument("--split", required=True,
+                   choices=("train", "val", "test", "anomaly_train", "anomaly_test"))
     s.add_argument("--count", type=int, required=True)
     s.add_argument("--start", type=int, default=0, help="offset into the split's seed range")
     s.add_argument("--out", default="data/sim")
@@ -278,6 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
                    add_help=False)
     sub.add_parser("quantize", add_help=False,
                    help="int8 static quantization of a run's ONNX (see `perception quantize -h`)")
+    sub.add_parser("train-prompt-seg", add_help=False,
+                   help="train the point-prompted mask model for anomaly instances (see "
+                   "`perception train-prompt-seg -h`)")
     sub.add_parser("train-grasp-seg", add_help=False,
                    help="train the grasp segmentation model (see `perception train-grasp-seg "
                    "-h`)")
@@ -364,6 +368,11 @@ def main(argv: list[str] | None = None) -> int:
         from perception_nodes.learning.grasp_seg_train import main as train_grasp_seg
 
         train_grasp_seg(argv[1:])
+        return 0
+    if argv[:1] == ["train-prompt-seg"]:
+        from perception_nodes.learning.prompt_seg_train import main as train_prompt_seg
+
+        train_prompt_seg(argv[1:])
         return 0
     if argv[:1] == ["train-superpixel"]:
         from perception_nodes.learning.superpixel_train import main as train_superpixel

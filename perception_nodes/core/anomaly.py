@@ -11,12 +11,78 @@ ignore mask ``(H, W) bool`` marks pixels never sampled (tray walls, outside the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
+from perception_nodes.core.camera_model import PinholeIntrinsics
 from perception_nodes.core.confidence_masks import mask_iou
 
 SAMPLERS = ("fps", "kmeans", "random")
+
+
+def fit_plane(points: np.ndarray) -> np.ndarray:
+    """Least-squares plane ``(nx, ny, nz, d)`` through ``(N, 3)`` camera-frame points (NaN
+    rows dropped), its unit normal pointing at the camera (``d > 0``): the tray floor from a
+    depth image of the empty tray, as a calibration step would measure it."""
+    pts = np.asarray(points, np.float64).reshape(-1, 3)
+    pts = pts[np.isfinite(pts).all(1)]
+    if len(pts) < 3:
+        raise ValueError(f"a plane needs 3 or more valid points, got {len(pts)}")
+    centre = pts.mean(0)
+    normal = np.linalg.svd(pts - centre, full_matrices=False)[2][-1]
+    d = -float(normal @ centre)
+    return np.array([*normal, d]) if d > 0 else np.array([*-normal, -d])
+
+
+def height_above_plane(depth: np.ndarray, intrinsics: PinholeIntrinsics, plane: np.ndarray
+                       ) -> np.ndarray:
+    """``(H, W) float32`` metres of each pixel's point above ``plane`` = ``(nx, ny, nz, d)``
+    in the camera optical frame (``n . X + d = 0`` on the plane, ``n`` unit and pointing at
+    the camera); NaN where depth is invalid."""
+    n, d = np.asarray(plane[:3], np.float64), float(plane[3])
+    pts = intrinsics.depth_to_points(np.asarray(depth, np.float32))
+    return (pts @ n + d).astype(np.float32)
+
+
+def occupancy(height: np.ndarray, min_height_m: float = 0.004, ramp_m: float = 0.006
+              ) -> np.ndarray:
+    """``(H, W) float32`` in [0, 1]: how surely something stands on the tray floor at a
+    pixel (0 up to ``min_height_m`` above it, 1 from ``min_height_m + ramp_m``; 0 where the
+    height is unknown)."""
+    h = np.nan_to_num(np.asarray(height, np.float32), nan=0.0)
+    return np.clip((h - min_height_m) / ramp_m, 0.0, 1.0).astype(np.float32)
+
+
+def known_item_claim(fg: np.ndarray, labels: np.ndarray, scores: list[np.ndarray]
+                     ) -> np.ndarray:
+    """How much the known-item hypotheses claim each cell, ``(h, w) float32`` in [0, 1]:
+    the mean over hypotheses (prior mean and latent samples) of the foreground probability
+    times the score of the instance the cell is assigned to (0 where none). ``fg (K, h, w)``
+    probabilities, ``labels (K, h, w)`` instance ids 1..N_k, ``scores[k] (N_k,)``.
+
+    Our adaptation of RbA (seed 003 Sec. 3, Eq. 1): RbA sums over a Mask2Former's masks the
+    mask probability times its class confidence; our masks of one hypothesis are disjoint,
+    so the sum is the one covering mask's, and the latent samples are averaged.
+    """
+    fg = np.asarray(fg, np.float32)
+    claim = np.zeros(fg.shape[1:], np.float32)
+    for k in range(len(fg)):
+        lut = np.concatenate([[0.0], np.asarray(scores[k], np.float32)]).astype(np.float32)
+        claim += fg[k] * lut[np.asarray(labels[k], np.int64)]
+    return claim / max(1, len(fg))
+
+
+def anomaly_score(claim: np.ndarray, occupied: np.ndarray, ignore: np.ndarray | None = None
+                  ) -> np.ndarray:
+    """``(H, W) float32`` anomaly score: something is there (``occupied``) and no known-item
+    hypothesis claims it (``1 - claim``); NaN in ``ignore`` (tray walls, outside the tray)."""
+    score = (np.asarray(occupied, np.float32) * (1.0 - np.asarray(claim, np.float32)))
+    if ignore is not None:
+        score = np.where(np.asarray(ignore, bool), np.nan, score).astype(np.float32)
+    return score
 
 
 def anomalous_points(score: np.ndarray, threshold: float, ignore: np.ndarray | None = None
@@ -161,3 +227,50 @@ def connected_components(score: np.ndarray, threshold: float, ignore: np.ndarray
     masks = lab[None] == np.arange(1, n)[:, None, None]
     masks = masks[masks.reshape(len(masks), -1).sum(1) >= min_area]
     return masks, mask_scores(masks, score)
+
+
+@dataclass
+class AnomalyParams:
+    """Knobs of :func:`anomaly_instances` (defaults: seed 003's 50 FPS points, NMS 0.5)."""
+
+    threshold: float = 0.5
+    num_points: int = 50
+    sampler: str = "fps"
+    mask_threshold: float = 0.5
+    nms_iou: float = 0.5
+    min_area_px: int = 10
+    nms: bool = True
+
+
+@dataclass
+class AnomalyInstances:
+    """``masks (N, H, W) bool`` best first, ``scores (N,) float32`` (mean anomaly score under
+    each), ``refined (H, W) float32`` pixel scores, ``points (P, 2)`` the prompts used."""
+
+    masks: np.ndarray
+    scores: np.ndarray
+    refined: np.ndarray
+    points: np.ndarray
+
+
+PromptSegmenter = Callable[[np.ndarray], np.ndarray]  # points (P, 2) -> (P, H, W) prob
+
+
+def anomaly_instances(score: np.ndarray, segment: PromptSegmenter, params: AnomalyParams,
+                      rng: np.random.Generator, ignore: np.ndarray | None = None,
+                      points: np.ndarray | None = None) -> AnomalyInstances:
+    """Seed 003's instance branch on one score map: sample prompts from the thresholded
+    score (or take ``points``), segment each, score by the mean anomaly score, NMS, and the
+    pixel-score ensemble."""
+    if points is None:
+        hot = anomalous_points(score, params.threshold, ignore)
+        points = sample_points(hot, params.num_points, params.sampler, rng)
+    h, w = score.shape
+    masks = segment(points) > params.mask_threshold if len(points) else \
+        np.zeros((0, h, w), bool)
+    masks = masks[masks.reshape(len(masks), -1).sum(1) >= params.min_area_px]
+    scores = mask_scores(masks, score)
+    keep = mask_nms(masks, scores, params.nms_iou) if params.nms else \
+        np.argsort(-scores, kind="stable")
+    masks, scores = masks[keep], scores[keep]
+    return AnomalyInstances(masks, scores, refine_pixel_scores(score, masks, scores), points)

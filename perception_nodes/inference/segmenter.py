@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from perception_nodes.core.anomaly import known_item_claim
 from perception_nodes.core.confidence_masks import (
     InstancePrediction,
     confidence_masks_from_labels,
@@ -74,6 +75,23 @@ class SegmenterRunner:
                                           d.centre_threshold, d.max_vote_distance)
                    for o in out]
         return np.stack([lab for lab, _ in decoded]), [s for _, s in decoded]
+
+    def predict_claim(self, rgb: np.ndarray, num_samples: int) -> np.ndarray:
+        """``(H, W) float32``: how much the prior mean and ``num_samples`` latent draws claim
+        each pixel of the image as a known item (``core.anomaly.known_item_claim``, bilinear
+        from the grid)."""
+        draws = self.rng.standard_normal((num_samples, self.latent_dim), dtype=np.float32)
+        eps = np.concatenate([np.zeros((1, self.latent_dim), np.float32), draws])
+        out = self.model.run({"image": preprocess(rgb, self.input_size), "eps": eps})["out"]
+        d = self.decode
+        decoded = [decode_instance_labels(o[0], o[1], o[2:4], d.fg_threshold,
+                                          d.centre_threshold, d.max_vote_distance)
+                   for o in out]
+        fg = 1.0 / (1.0 + np.exp(-out[:, 0]))
+        claim = known_item_claim(fg, np.stack([lab for lab, _ in decoded]),
+                                 [s for _, s in decoded])
+        h, w = rgb.shape[:2]
+        return cv2.resize(claim, (w, h), interpolation=cv2.INTER_LINEAR)
 
     def predict(self, rgb: np.ndarray, num_samples: int
                 ) -> tuple[InstancePrediction, list[InstancePrediction]]:

@@ -16,12 +16,16 @@ from perception_nodes.learning.model import STRIDE
 from perception_nodes.sim.dataset import load_scene
 
 
-def load_training_scene(path: Path, size: tuple[int, int], rng: np.random.Generator | None
-                        ) -> tuple[np.ndarray, np.ndarray]:
+def load_training_scene(path: Path, size: tuple[int, int], rng: np.random.Generator | None,
+                        foreign_as_background: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """A scene's ``rgb`` and ``labels`` at ``size`` ``(h, w)`` (area / nearest resize), with
-    random flips and a brightness gain of 0.8..1.2 when ``rng`` is given; contiguous."""
+    random flips and a brightness gain of 0.8..1.2 when ``rng`` is given; contiguous. With
+    ``foreign_as_background`` the scene's foreign objects are labelled 0: not an item
+    (outlier exposure, as RbA's fine-tuning on pasted OoD objects, seed 003 Sec. 3)."""
     scene = load_scene(path)
     rgb, labels = scene["rgb"], scene["labels"]
+    if foreign_as_background and "foreign" in scene and len(scene["foreign"]):
+        labels = np.where(np.isin(labels, scene["foreign"]), 0, labels).astype(labels.dtype)
     h, w = size
     if labels.shape != (h, w):
         labels = cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
@@ -43,11 +47,12 @@ class SceneDataset(Dataset):
     """
 
     def __init__(self, folder: Path | str, input_size: tuple[int, int], augment: bool = False,
-                 seed: int = 0) -> None:
+                 seed: int = 0, foreign_as_background: bool = False) -> None:
         self.paths = sorted(Path(folder).glob("scene_*.npz"))
         if not self.paths:
             raise FileNotFoundError(f"no scene_*.npz in {folder}; run `perception dataset`")
         self.input_size, self.augment, self.seed, self.epoch = input_size, augment, seed, 0
+        self.foreign_as_background = foreign_as_background
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -55,7 +60,8 @@ class SceneDataset(Dataset):
     def scene(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Scene ``index``'s ``rgb`` and ``labels`` as the network sees them this epoch."""
         rng = np.random.default_rng([self.seed, self.epoch, index]) if self.augment else None
-        return load_training_scene(self.paths[index], self.input_size, rng)
+        return load_training_scene(self.paths[index], self.input_size, rng,
+                                   self.foreign_as_background)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         rgb, labels = self.scene(index)

@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     # latent's dimensions, so beta = 1 would weigh the latent ~4,800x more than the ELBO of
     # the whole image does; it collapsed the posterior (KL 2e-4 nats at 1,600 steps).
     ap.add_argument("--kl-max", type=float, default=1e-3)
+    ap.add_argument("--outlier-exposure", type=int, default=0, metavar="N",
+                    help="also train on the first N anomaly_train scenes with their foreign "
+                    "objects labelled 'not an item' (for the anomaly score, seed 003)")
     ap.add_argument("--paste-crops", default=None, help="crop bank (.npz from `perception "
                     "selfsup`) pasted onto every training scene, 0..--paste-max per scene")
     ap.add_argument("--paste-max", type=int, default=25)
@@ -66,6 +69,8 @@ def resolve_args(args: argparse.Namespace) -> dict:
     # pasting is recorded only when used: configs of models trained without it stay as they were
     paste = {"paste_crops": args.paste_crops, "paste_max": args.paste_max,
              "inpaint_px": args.inpaint_px} if args.paste_crops else {}
+    if args.outlier_exposure:
+        paste["outlier_exposure"] = args.outlier_exposure
     return run_config(args, PRESETS, "scenes",
                       latent_dim=0 if args.baseline else args.latent_dim,
                       kl_warmup=list(args.kl_warmup), kl_max=args.kl_max, **paste)
@@ -130,8 +135,16 @@ def main(argv: list[str] | None = None) -> dict:
         data = PastedSceneDataset(ensure_data(cfg), size, load_crops(cfg["paste_crops"]),
                                   cfg["paste_max"], cfg["inpaint_px"], seed=cfg["seed"])
     else:
-        data = SceneDataset(ensure_data(cfg), size, augment=True, seed=cfg["seed"])
+        data = SceneDataset(ensure_data(cfg), size, augment=True, seed=cfg["seed"],
+                            foreign_as_background=True)
     data.paths = data.paths[: cfg["scenes"]]
+    if cfg.get("outlier_exposure"):
+        extra = sorted((Path(cfg["data"]) / "anomaly_train").glob("scene_*.npz"))
+        if len(extra) < cfg["outlier_exposure"]:
+            raise SystemExit(f"{len(extra)} anomaly_train scenes, need "
+                             f"{cfg['outlier_exposure']}: run `perception dataset --split "
+                             "anomaly_train`")
+        data.paths += extra[: cfg["outlier_exposure"]]
     model = LatentSegmenter(latent_dim=cfg["latent_dim"], width=cfg["width"]).train()
 
     def step_losses(model: LatentSegmenter, batch: dict, step: int) -> dict:

@@ -7,7 +7,9 @@ generalisation to items never seen in training:
   000-699, with the training textures;
 - ``test`` (held-out): SKU ids 500-799, meshes 700-999, held-out textures;
 - ``foreign``: objects that do not belong in a bin of products (a duck, a teddy bear, a mug,
-  a ball, a toy brick, a marble): the anomaly issue's foreign objects.
+  a ball, a toy brick, a marble): the anomaly issue's held-out foreign objects, for testing;
+- ``foreign_train``: other things that do not belong (robot-arm parts, gripper fingers, a
+  toy robot): what anomaly models may train on, disjoint from ``foreign``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SPLITS = ("train", "test", "foreign")
+SPLITS = ("train", "test", "foreign", "foreign_train")
 TRAIN_TEXTURES = ("checker_blue.png", "tex256.png", "cube.png")
 TEST_TEXTURES = ("uvmap.png", "jenga/jenga.png", "domino/domino.jpg")
 FOREIGN_OBJECTS = (
@@ -26,6 +28,15 @@ FOREIGN_OBJECTS = (
     ("soccerball.urdf", 0.09),
     ("lego/lego.urdf", 1.6),
     ("sphere_small.urdf", 1.2),
+)
+FOREIGN_TRAIN_OBJECTS = (
+    ("xarm/link1.urdf", 0.6),
+    ("xarm/link3.urdf", 0.45),
+    ("xarm/link5.urdf", 0.6),
+    ("gripper/wsg50_one_motor_gripper_left_finger.urdf", 0.8),
+    ("pr2_gripper.urdf", 0.4),
+    ("r2d2.urdf", 0.12),
+    ("sphere8cube.urdf", 0.06),
 )
 _SKU_RANGES = {"train": (0, 500), "test": (500, 800)}
 _MESH_RANGES = {"train": (0, 700), "test": (700, 1000)}
@@ -63,7 +74,7 @@ def _sku(sku_id: int) -> tuple[str, tuple[float, float, float], float]:
 
 def sample_item(split: str, rng: np.random.Generator,
                 colour: np.ndarray | None = None) -> ItemSpec:
-    """Draw one item of ``split`` ('train', 'test' or 'foreign') with ``rng``.
+    """Draw one item of ``split`` (one of ``SPLITS``) with ``rng``.
 
     ``colour`` (RGB in [0, 1]) forces a colour, for scenes of touching same-coloured items.
     """
@@ -71,8 +82,9 @@ def sample_item(split: str, rng: np.random.Generator,
         raise ValueError(f"unknown item split {split!r}; expected one of {SPLITS}")
     rgb = np.asarray(colour if colour is not None else rng.uniform(0.05, 0.95, 3), dtype=float)
     rgba = (*(float(c) for c in rgb), 1.0)
-    if split == "foreign":
-        urdf, scale = FOREIGN_OBJECTS[int(rng.integers(len(FOREIGN_OBJECTS)))]
+    if split in ("foreign", "foreign_train"):
+        table = FOREIGN_OBJECTS if split == "foreign" else FOREIGN_TRAIN_OBJECTS
+        urdf, scale = table[int(rng.integers(len(table)))]
         return ItemSpec("urdf", urdf, (scale, 0.0, 0.0), 0.2, rgba, None, urdf)
     textures = TRAIN_TEXTURES if split == "train" else TEST_TEXTURES
     texture = textures[int(rng.integers(len(textures)))] if rng.uniform() < 0.25 else None

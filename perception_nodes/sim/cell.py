@@ -43,6 +43,7 @@ class CellConfig:
     max_items: int = 30
     item_split: str = "train"
     num_foreign: int = 0
+    foreign_split: str = "foreign"  # catalogue set the foreign objects come from
     same_colour_cluster_prob: float = 0.5
     rgb_noise_sigma: float = 2.0
     depth_noise: bool = True
@@ -55,6 +56,9 @@ class CellConfig:
                              f"{self.max_items}")
         if self.width < 16 or self.height < 16:
             raise ValueError(f"image too small: {self.width}x{self.height}")
+        if self.foreign_split not in ("foreign", "foreign_train"):
+            raise ValueError(f"foreign_split must be 'foreign' or 'foreign_train', got "
+                             f"{self.foreign_split!r}")
 
 
 @dataclass
@@ -124,7 +128,7 @@ class PickingCell:
         for i in range(n + cfg.num_foreign):
             foreign = i >= n
             in_cluster = i < cluster_size
-            spec = sample_item("foreign" if foreign else cfg.item_split, rng,
+            spec = sample_item(cfg.foreign_split if foreign else cfg.item_split, rng,
                                cluster_colour if in_cluster else None)
             if in_cluster:
                 xy = cluster_centre + rng.uniform(-0.05, 0.05, 2)
@@ -275,6 +279,17 @@ class PickingCell:
             polygon = tray_floor_polygon(self.home_camera_pose, self.intrinsics, margin_m)
             cache[margin_m] = outside_polygon((self.config.height, self.config.width), polygon)
         return cache[margin_m]
+
+    def calibrate_floor_plane(self) -> np.ndarray:
+        """The tray floor as ``(nx, ny, nz, d)`` in the home camera's optical frame, fitted
+        to a depth frame of the empty tray inside the floor polygon, as a cell
+        is calibrated once. Ends the current scene (the cell is left empty)."""
+        from perception_nodes.core.anomaly import fit_plane
+
+        self.stage([], self.seed)
+        depth = self.render().depth
+        inside = ~self.outside_tray(0.02)
+        return fit_plane(self.intrinsics.depth_to_points(depth)[inside])
 
     def silhouette(self, body: int) -> np.ndarray:
         """``(H, W) bool`` of ``body`` seen alone from the home camera: every other item moved

@@ -8,13 +8,17 @@ split      seeds                item set    purpose
 train      0 - 99,999           train       training
 val        100,000 - 109,999    train       model selection, early stopping
 test       200,000 - 209,999    test        evaluation on held-out items only
+anomaly    300,000 - 309,999    train       anomaly training: 3 objects of
+_train                                      ``foreign_train`` among the items
+anomaly    400,000 - 409,999    test        anomaly evaluation: 3 held-out foreign
+_test                                       objects (duck, teddy, ...) among the items
 =========  ===================  ==========  ==========================================
 
 Each scene is one compressed ``.npz`` (``rgb (H, W, 3) uint8``, ``depth (H, W) float32`` m
-with NaN invalid, ``labels (H, W) uint16``, ``camera_k (3, 3)``, ``item_names``), written
-atomically. Ambiguity is built in: half the scenes hold a cluster of touching items of one
-colour, items are dropped onto each other, thin flat packs are in the catalogue, and shadows
-are rendered.
+with NaN invalid, ``labels (H, W) uint16``, ``camera_k (3, 3)``, ``item_names``, ``foreign``
+= the labels of foreign objects), written atomically. Ambiguity is built in: half the scenes
+hold a cluster of touching items of one colour, items are dropped onto each other, thin flat
+packs are in the catalogue, and shadows are rendered.
 """
 
 from __future__ import annotations
@@ -29,15 +33,21 @@ import numpy as np
 
 from perception_nodes.sim.cell import CellConfig, PickingCell
 
-SPLIT_SEEDS = {"train": (0, 100_000), "val": (100_000, 110_000), "test": (200_000, 210_000)}
-SPLIT_ITEMS = {"train": "train", "val": "train", "test": "test"}
+SPLIT_SEEDS = {"train": (0, 100_000), "val": (100_000, 110_000), "test": (200_000, 210_000),
+               "anomaly_train": (300_000, 310_000), "anomaly_test": (400_000, 410_000)}
+SPLIT_ITEMS = {"train": "train", "val": "train", "test": "test", "anomaly_train": "train",
+               "anomaly_test": "test"}
+# foreign objects per scene and the catalogue set they come from
+SPLIT_FOREIGN = {"anomaly_train": (3, "foreign_train"), "anomaly_test": (3, "foreign")}
 
 
 def split_config(split: str, width: int = 320, height: int = 240) -> CellConfig:
     """The cell configuration that renders scenes of ``split``."""
     if split not in SPLIT_SEEDS:
         raise ValueError(f"unknown split {split!r}; expected one of {sorted(SPLIT_SEEDS)}")
-    return CellConfig(width=width, height=height, item_split=SPLIT_ITEMS[split])
+    num_foreign, foreign_split = SPLIT_FOREIGN.get(split, (0, "foreign"))
+    return CellConfig(width=width, height=height, item_split=SPLIT_ITEMS[split],
+                      num_foreign=num_foreign, foreign_split=foreign_split)
 
 
 def scene_seeds(split: str, count: int, start: int = 0) -> range:
@@ -81,6 +91,8 @@ def generate(out_dir: Path | str, split: str, count: int, start: int = 0, width:
                                                              key=lambda it: it.label)])
             save_npz_atomic(path, rgb=frame.rgb, depth=frame.depth, labels=frame.labels,
                          camera_k=frame.intrinsics.matrix, item_names=names,
+                         foreign=np.array([it.label for it in cell.items.values()
+                                           if it.foreign], np.uint16),
                          seed=np.int64(seed))
     finally:
         if cell is not None:

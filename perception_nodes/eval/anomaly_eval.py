@@ -1,0 +1,239 @@
+"""Seed 003's Tables 1, 2, 4 and 5 on our cell: foreign objects among held-out items.
+
+    perception eval anomaly --scenes 200 --out docs/eval_anomaly --json
+
+Scenes: ``anomaly_test`` (held-out items, three objects of the held-out foreign set each:
+duck, teddy, mug, soccer ball, toy brick, marble), never seen by any model. Pixel metrics
+(pAP, FPR95) are over the tray floor region (the calibrated ignore region is left out) with
+foreign-object pixels positive, on every second row and column; instance metrics (iAP over
+IoU 0.5:0.95, iAP50) over foreign objects of at least 10 visible pixels, as seed 003 counts
+them. Instance rows' pixel scores are their masks painted with their scores (Table 2's
+convention); "+ ensemble" adds them to the pixel score (Sec. 3).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from perception_nodes.core.anomaly import (
+    AnomalyParams,
+    anomalous_points,
+    anomaly_instances,
+    connected_components,
+    grid_points,
+    mask_nms,
+    mask_scores,
+    oracle_points,
+    refine_pixel_scores,
+    sample_points,
+)
+from perception_nodes.core.instance_metrics import (
+    InstanceEvaluator,
+    fpr_at_tpr,
+    pixel_average_precision,
+)
+from perception_nodes.core.region_grow import grow_regions
+
+MIN_INSTANCE_PX = 10
+POINT_COUNTS = (10, 20, 50, 100, 200)
+GRID_PER_SIDE = 16
+
+
+class PixelAccumulator:
+    """Pixel scores and truths of many images (every ``stride``-th row and column)."""
+
+    def __init__(self, stride: int = 2) -> None:
+        self.stride, self.scores, self.truths = stride, [], []
+
+    def add(self, score: np.ndarray, positive: np.ndarray, valid: np.ndarray) -> None:
+        s = (slice(None, None, self.stride),) * 2
+        keep = valid[s]
+        self.scores.append(np.nan_to_num(score[s][keep], nan=0.0).astype(np.float32))
+        self.truths.append(positive[s][keep])
+
+    def metrics(self) -> dict[str, float]:
+        scores, truths = np.concatenate(self.scores), np.concatenate(self.truths)
+        return {"pap": 100 * pixel_average_precision(scores, truths),
+                "fpr95": 100 * fpr_at_tpr(scores, truths, 0.95)}
+
+
+class Row:
+    """One table row: pixel and (optionally) instance metrics."""
+
+    def __init__(self) -> None:
+        self.pixels, self.instances = PixelAccumulator(), InstanceEvaluator()
+        self.has_instances = False
+
+    def add(self, pixel_score: np.ndarray, positive: np.ndarray, valid: np.ndarray,
+            masks: np.ndarray | None = None, scores: np.ndarray | None = None,
+            gt: np.ndarray | None = None) -> None:
+        self.pixels.add(pixel_score, positive, valid)
+        if masks is not None:
+            self.has_instances = True
+            self.instances.add(masks, scores, gt)
+
+    def metrics(self) -> dict[str, float]:
+        out = self.pixels.metrics()
+        if self.has_instances:
+            out.update(iap=100 * self.instances.mean_ap(), iap50=100 * self.instances.ap_at(0.5))
+        return out
+
+
+def point_hits(points: np.ndarray, gt_labels: np.ndarray) -> tuple[int, int, set[int]]:
+    """``(points on a foreign object, points, objects hit)`` for Table 4's point metrics."""
+    if len(points) == 0:
+        return 0, 0, set()
+    values = gt_labels[points[:, 0], points[:, 1]]
+    return int((values > 0).sum()), len(points), set(values[values > 0].tolist())
+
+
+def run_eval(data: str, segmenter: str, prompt_model: str, scenes: int = 200,
+             out_dir: str | None = None, no_oe_segmenter: str | None = None,
+             num_samples: int = 4, seed: int = 0) -> dict:
+    """All tables' rows on the first ``scenes`` ``anomaly_test`` scenes (rendered if
+    missing); writes ``report.json`` and ``tables.md`` into ``out_dir``."""
+    from perception_nodes.inference.anomaly import AnomalyDetector
+    from perception_nodes.sim.cell import PickingCell
+    from perception_nodes.sim.dataset import generate, load_scene, split_config
+
+    with PickingCell(split_config("anomaly_test"), 0) as cell:
+        plane, ignore, intr = cell.calibrate_floor_plane(), cell.outside_tray(0.0), \
+            cell.intrinsics
+    det = AnomalyDetector(segmenter, prompt_model, AnomalyParams(), num_samples, "cpu", seed)
+    no_oe = AnomalyDetector(no_oe_segmenter, None, AnomalyParams(), num_samples, "cpu", seed,
+                            "region_grow") if no_oe_segmenter else None
+    rows: dict[str, Row] = {}
+    points_table: dict[str, list[int]] = {}
+    n_gt = 0
+
+    def row(name: str) -> Row:
+        return rows.setdefault(name, Row())
+
+    for index, path in enumerate(generate(data, "anomaly_test", scenes)):
+        n_gt += _evaluate_scene(load_scene(path), index, det, no_oe, plane, ignore, intr,
+                                seed, row, points_table)
+
+    report = {"scenes": scenes, "foreign_instances": n_gt, "segmenter": segmenter,
+              "prompt_model": prompt_model, "no_oe_segmenter": no_oe_segmenter,
+              "rows": {name: r.metrics() for name, r in rows.items()},
+              "points": {k: {"precision": 100 * v[0] / max(1, v[1]),
+                             "recall": 100 * v[2] / max(1, n_gt)}
+                         for k, v in points_table.items()}}
+    if out_dir:
+        folder = Path(out_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "report.json").write_text(json.dumps(report, indent=1))
+        (folder / "tables.md").write_text(tables(report))
+    return report
+
+
+
+def _evaluate_scene(scene: dict, index: int, det, no_oe, plane: np.ndarray,
+                    ignore: np.ndarray, intr, seed: int, row, points_table: dict) -> int:
+    """Every row's metrics of one scene; returns its foreign instances."""
+    params = AnomalyParams()
+    rgb, labels = scene["rgb"], scene["labels"]
+    foreign = [v for v in scene["foreign"] if (labels == v).sum() >= MIN_INSTANCE_PX]
+    gt_labels = np.where(np.isin(labels, foreign), labels, 0)
+    gt = gt_labels[None] == np.asarray(foreign, labels.dtype)[:, None, None]
+    positive, valid = gt_labels > 0, ~ignore
+    rng = np.random.default_rng([seed, index])
+    score, height = det.score(rgb, scene["depth"], intr, plane, ignore)
+    if no_oe is not None:
+        row("Pixel score, no outlier exposure").add(
+            no_oe.score(rgb, scene["depth"], intr, plane, ignore)[0], positive, valid)
+    row("Pixel score").add(score, positive, valid)
+    masks, s = connected_components(score, params.threshold, ignore, MIN_INSTANCE_PX)
+    row("Connected components").add(score, positive, valid, masks, s, gt)
+    seg = det.segmenter_for(rgb, height)
+    empty = np.zeros_like(score)
+
+    # oracle: one prompt at each foreign object's innermost pixel
+    pts = oracle_points(gt_labels)
+    prob = seg(pts)
+    m = prob > params.mask_threshold
+    own = np.array([p[k].mean() if k.any() else 0.0 for p, k in zip(prob, m, strict=True)],
+                   np.float32)
+    row("Centre sampling (oracle), model score").add(
+        refine_pixel_scores(empty, m, own), positive, valid, m, own, gt)
+    rs = mask_scores(m, score)
+    row("Centre sampling (oracle) + pixel-score scoring").add(
+        refine_pixel_scores(empty, m, rs), positive, valid, m, rs, gt)
+
+    # FPS prompts: one draw of the most points; fewer points are its prefixes
+    hot = anomalous_points(score, params.threshold, ignore)
+    fps = sample_points(hot, max(POINT_COUNTS), "fps", rng)
+    probs_fps = seg(fps)
+
+    def from_points(name: str, n: int, probs: np.ndarray, points: np.ndarray,
+                    nms: bool = True, ensemble: bool = True,
+                    pixel_row: bool = True) -> None:
+        p = AnomalyParams(num_points=n, nms=nms)
+        inst = anomaly_instances(score, lambda _: probs[:n], p, rng, ignore,
+                                 points=points[:n])
+        pixel = inst.refined if ensemble else refine_pixel_scores(empty, inst.masks,
+                                                                  inst.scores)
+        row(name).add(pixel, positive, valid, inst.masks, inst.scores, gt)
+
+    from_points("FPS 50 + pixel-score scoring", 50, probs_fps, fps, nms=False,
+                ensemble=False)
+    from_points("FPS 50 + scoring + NMS", 50, probs_fps, fps, ensemble=False)
+    from_points("FPS 50 + scoring + NMS + ensemble", 50, probs_fps, fps)
+    for n in POINT_COUNTS:
+        from_points(f"points {n}", n, probs_fps, fps)
+    hits = point_hits(fps[:50], gt_labels)
+    acc = points_table.setdefault("fps", [0, 0, 0])
+    acc[0], acc[1], acc[2] = acc[0] + hits[0], acc[1] + hits[1], acc[2] + len(hits[2])
+    for method in ("kmeans", "random"):
+        pts = sample_points(hot, 50, method, rng)
+        from_points(f"sampler {method}", 50, seg(pts), pts)
+        hits = point_hits(pts, gt_labels)
+        acc = points_table.setdefault(method, [0, 0, 0])
+        acc[0], acc[1], acc[2] = acc[0] + hits[0], acc[1] + hits[1], acc[2] + len(hits[2])
+
+    # dense grid prompts, as SAM's automatic mask generator
+    grid = grid_points(score.shape, GRID_PER_SIDE, ignore)
+    gm = seg(grid) > params.mask_threshold
+    gm = gm[gm.reshape(len(gm), -1).sum(1) >= params.min_area_px]
+    gs = mask_scores(gm, score)
+    keep = mask_nms(gm, gs, params.nms_iou)
+    row(f"Dense grid {len(grid)} + scoring + NMS").add(
+        refine_pixel_scores(empty, gm[keep], gs[keep]), positive, valid, gm[keep],
+        gs[keep], gt)
+
+    # the classical prompt segmenter on the same FPS prompts
+    inst = anomaly_instances(
+        score, lambda points: grow_regions(rgb, points, height).astype(np.float32),
+        params, rng, ignore, points=fps[:50])
+    row("Region growing, FPS 50 + scoring + NMS + ensemble").add(
+        inst.refined, positive, valid, inst.masks, inst.scores, gt)
+    return len(foreign)
+
+
+def _fmt(r: dict, key: str) -> str:
+    return f"{r[key]:.1f}" if key in r and np.isfinite(r[key]) else "-"
+
+
+def tables(report: dict) -> str:
+    """Tables 1/2 (main), 4 (samplers) and 5 (point counts) as Markdown."""
+    rows = report["rows"]
+    main = [n for n in rows if not n.startswith(("points ", "sampler "))]
+    out = ["| method | pAP | FPR95 | iAP | iAP50 |", "|---|---|---|---|---|"]
+    out += [f"| {n} | {_fmt(rows[n], 'pap')} | {_fmt(rows[n], 'fpr95')} | "
+            f"{_fmt(rows[n], 'iap')} | {_fmt(rows[n], 'iap50')} |" for n in main]
+    out += ["", "| sampler (50 points) | pAP | FPR95 | iAP | iAP50 | point precision | "
+            "point recall |", "|---|---|---|---|---|---|---|"]
+    for key, name in (("random", "sampler random"), ("kmeans", "sampler kmeans"),
+                      ("fps", "points 50")):
+        r, pt = rows[name], report["points"][key]
+        out.append(f"| {key} | {_fmt(r, 'pap')} | {_fmt(r, 'fpr95')} | {_fmt(r, 'iap')} | "
+                   f"{_fmt(r, 'iap50')} | {pt['precision']:.1f} | {pt['recall']:.1f} |")
+    out += ["", "| points (FPS) | pAP | FPR95 | iAP | iAP50 |", "|---|---|---|---|---|"]
+    for n in POINT_COUNTS:
+        r = rows[f"points {n}"]
+        out.append(f"| {n} | {_fmt(r, 'pap')} | {_fmt(r, 'fpr95')} | {_fmt(r, 'iap')} | "
+                   f"{_fmt(r, 'iap50')} |")
+    return "\n".join(out) + "\n"

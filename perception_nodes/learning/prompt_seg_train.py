@@ -1,0 +1,166 @@
+"""Train the point-prompted mask model (our SAM stand-in, seed 003 Sec. 3) and export it.
+
+    perception train-prompt-seg --preset default --out runs/train/prompt_seg
+    perception train-prompt-seg --preset smoke --out /tmp/ps      # what the tests run
+
+Data: the first ``--scenes`` scenes of ``train`` (items) and of ``anomaly_train`` (items
+plus the training foreign objects), class-agnostic: every visible object is an instance and
+the held-out foreign set is never seen. Each scene gives ``--prompts`` prompts: most at a
+random pixel well inside a random object (target: that object's mask), one on no object
+(target: empty), so a stray prompt on the tray floor gives nothing. Flips and brightness as
+for the instance model (``learning.data``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from perception_nodes.core.instance_encoding import preprocess
+from perception_nodes.learning.data import load_training_scene
+from perception_nodes.learning.engine import (
+    fit,
+    run_config,
+    save_checkpoint,
+    start_run,
+    training_parser,
+    write_summary,
+)
+from perception_nodes.learning.export import OPSET, check_onnx
+from perception_nodes.learning.model import STRIDE
+from perception_nodes.learning.prompt_seg_model import (
+    PromptExport,
+    PromptSegmenter,
+    prompt_mask_loss,
+)
+
+PRESETS = {
+    "smoke": {"height": 48, "width_px": 64, "steps": 3, "batch": 2, "scenes": 3, "lr": 2e-3},
+    "default": {"height": 240, "width_px": 320, "steps": 1500, "batch": 8, "scenes": 600,
+                "lr": 2e-3},
+}
+SPLITS = ("train", "anomaly_train")
+MIN_OBJECT_PX = 30  # objects smaller than this at input size are not prompted
+
+
+def sample_prompts(labels: np.ndarray, n: int, rng: np.random.Generator
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` prompts ``(n, 2) float32`` (row, col) and their target labels ``(n,)``: the
+    last on a pixel of no object (label 0), the others at a random pixel at least 2 px inside
+    a random object of ``MIN_OBJECT_PX`` or more (or also on no object in an empty scene)."""
+    values, counts = np.unique(labels[labels > 0], return_counts=True)
+    values = values[counts >= MIN_OBJECT_PX]
+    points, targets = [], []
+    for i in range(n):
+        if i == n - 1 or len(values) == 0:
+            value = 0
+            pool = np.argwhere(labels == 0)
+        else:
+            value = int(values[rng.integers(len(values))])
+            m = (labels == value).astype(np.uint8)
+            inner = cv2.erode(m, np.ones((5, 5), np.uint8))
+            pool = np.argwhere(inner if inner.any() else m)
+        if len(pool) == 0:  # an image full of one object: prompt anywhere on it
+            pool, value = np.argwhere(np.ones_like(labels, bool)), int(labels[0, 0])
+        points.append(pool[rng.integers(len(pool))])
+        targets.append(value)
+    return np.asarray(points, np.float32), np.asarray(targets, np.int64)
+
+
+def grid_targets(labels: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """``(n, h/4, w/4) float32``: the share of each stride-4 cell inside each target object
+    (0 everywhere for target 0)."""
+    h, w = labels.shape
+    out = np.zeros((len(targets), h // STRIDE, w // STRIDE), np.float32)
+    for i, value in enumerate(targets):
+        if value:
+            out[i] = cv2.resize((labels == value).astype(np.float32),
+                                (w // STRIDE, h // STRIDE), interpolation=cv2.INTER_AREA)
+    return out
+
+
+class PromptScenes(Dataset):
+    """Scenes with seeded prompts; augmentation seeded by ``(seed, epoch, index)``."""
+
+    def __init__(self, paths: list[Path], input_size: tuple[int, int], prompts: int,
+                 seed: int = 0) -> None:
+        if not paths:
+            raise FileNotFoundError("no scenes to train on; run `perception dataset`")
+        self.paths, self.input_size, self.prompts = paths, input_size, prompts
+        self.seed, self.epoch = seed, 0
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        rgb, labels = load_training_scene(self.paths[index], self.input_size, rng)
+        points, targets = sample_prompts(labels, self.prompts, rng)
+        return {"image": torch.from_numpy(preprocess(rgb, self.input_size)[0]),
+                "points": torch.from_numpy(points),
+                "target": torch.from_numpy(grid_targets(labels, targets))}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = training_parser("perception train-prompt-seg", __doc__, PRESETS, "data/sim", 32,
+                         "scenes", "scenes of each split")
+    ap.add_argument("--prompts", type=int, default=8, help="prompts per scene")
+    return ap
+
+
+def scene_paths(data: str, scenes: int, smoke: bool, size: tuple[int, int]) -> list[Path]:
+    """The first ``scenes`` scenes of each of ``SPLITS`` (the smoke preset renders them)."""
+    paths: list[Path] = []
+    for split in SPLITS:
+        folder = Path(data) / split
+        if smoke and len(list(folder.glob("scene_*.npz"))) < scenes:
+            from perception_nodes.sim.dataset import generate
+
+            generate(data, split, scenes, width=size[1], height=size[0])
+        paths += sorted(folder.glob("scene_*.npz"))[:scenes]
+    return paths
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Train, checkpoint, export; returns the summary (also OUT/summary.json)."""
+    args = build_parser().parse_args(argv)
+    cfg = run_config(args, PRESETS, "scenes", prompts=args.prompts, model="prompt_segmenter",
+                     splits=list(SPLITS))
+    out = start_run(cfg)
+    size = (cfg["height"], cfg["width_px"])
+    data = PromptScenes(scene_paths(cfg["data"], cfg["scenes"], cfg["preset"] == "smoke",
+                                    size), size, cfg["prompts"], cfg["seed"])
+    model = PromptSegmenter(width=cfg["width"]).train()
+    log, steps, seconds = fit(
+        model, data, cfg,
+        lambda m, b, step: prompt_mask_loss(m(b["image"], b["points"]), b["target"]))
+    save_checkpoint(model, cfg, size, steps, out)
+    diff = export_prompt_model(model.eval(), size, out / "model.onnx")
+    return write_summary(out, cfg, steps, seconds, diff, log)
+
+
+def export_prompt_model(model: PromptSegmenter, size: tuple[int, int], path: Path) -> float:
+    """ONNX (``image (1, 3, H, W)``, ``points (P, 2)`` -> ``out (P, 1, H/4, W/4)`` logits,
+    P dynamic), then one ONNX Runtime check; returns the largest absolute difference."""
+    wrapper = PromptExport(model).eval()
+    h, w = size
+    rng = np.random.default_rng(0)
+    image = torch.from_numpy(rng.standard_normal((1, 3, h, w), dtype=np.float32))
+    points = torch.from_numpy((rng.random((5, 2)) * [h, w]).astype(np.float32))
+    tmp = path.with_name(path.name + ".tmp")
+    torch.onnx.export(wrapper, (image, points), str(tmp), input_names=["image", "points"],
+                      output_names=["out"], dynamic_axes={"points": {0: "P"}, "out": {0: "P"}},
+                      opset_version=OPSET, dynamo=False)
+    with torch.no_grad():
+        expected = wrapper(image, points).numpy()
+    return check_onnx(tmp, {"image": image.numpy(), "points": points.numpy()}, expected,
+                      final=path)
+
+
+if __name__ == "__main__":
+    main()
