@@ -113,3 +113,84 @@ def test_pixel_ap_and_fpr95_match_hand_computed_values():
     assert fpr_at_tpr(scores, positive, 0.6) == pytest.approx(1 / 3)
     assert np.isnan(fpr_at_tpr(scores, np.zeros(6, bool)))
     assert np.isnan(pixel_average_precision(scores, np.zeros(6, bool)))
+
+
+def test_floor_plane_fit_and_heights_above_it():
+    from perception_nodes.core.anomaly import fit_plane, height_above_plane, occupancy
+    from perception_nodes.core.camera_model import PinholeIntrinsics
+
+    intr = PinholeIntrinsics.from_fov(32, 24, 45.0)
+    depth = np.full((24, 32), 0.9, np.float32)  # a floor 0.9 m straight below
+    plane = fit_plane(intr.depth_to_points(depth).reshape(-1, 3))
+    assert np.allclose(plane, [0, 0, -1, 0.9], atol=1e-6)  # normal towards the camera
+    depth[5:10, 5:10] = 0.85  # a 5 cm box
+    depth[0, 0] = np.nan
+    height = height_above_plane(depth, intr, plane)
+    assert height[7, 7] == pytest.approx(0.05, abs=1e-6) and abs(height[20, 20]) < 1e-6
+    assert np.isnan(height[0, 0])
+    occ = occupancy(height)
+    assert occ[7, 7] == 1.0 and occ[20, 20] == 0.0 and occ[0, 0] == 0.0
+    with pytest.raises(ValueError):
+        fit_plane(np.full((5, 3), np.nan))
+
+
+def test_claim_averages_hypotheses_and_the_score_is_occupied_and_unclaimed():
+    from perception_nodes.core.anomaly import anomaly_score, known_item_claim
+
+    fg = np.array([[[0.9, 0.8, 0.1]], [[0.9, 0.0, 0.1]]], np.float32)  # 2 hypotheses, 1x3
+    labels = np.array([[[1, 2, 0]], [[1, 0, 0]]])
+    claim = known_item_claim(fg, labels, [np.array([1.0, 0.5]), np.array([0.5])])
+    assert claim[0].tolist() == pytest.approx([(0.9 + 0.45) / 2, 0.2, 0.0])
+    occupied = np.array([[1.0, 1.0, 0.0]], np.float32)
+    ignore = np.array([[False, False, True]])
+    score = anomaly_score(claim, occupied, ignore)
+    assert score[0, :2].tolist() == pytest.approx([1 - 0.675, 0.8]) and np.isnan(score[0, 2])
+
+
+def test_anomaly_instances_sample_segment_score_and_suppress():
+    from perception_nodes.core.anomaly import AnomalyParams, anomaly_instances
+
+    score = _two_blobs()
+    blobs = np.zeros((20, 30), np.uint16)
+    blobs[2:6, 2:6], blobs[10:18, 15:28] = 1, 2
+
+    def segment(points):  # an oracle prompt segmenter: the blob under each point
+        return np.stack([(blobs == blobs[r, c]) & (blobs > 0) for r, c in points]
+                        ).astype(np.float32)
+
+    inst = anomaly_instances(score, segment, AnomalyParams(num_points=20),
+                             np.random.default_rng(0))
+    assert len(inst.points) == 20 and len(inst.masks) == 2  # NMS leaves one per blob
+    assert inst.scores.tolist() == pytest.approx([0.9, 0.8])
+    assert inst.refined[3, 3] == pytest.approx(1.8)
+    no_nms = anomaly_instances(score, segment, AnomalyParams(num_points=20, nms=False),
+                               np.random.default_rng(0))
+    assert len(no_nms.masks) == 20
+    none = anomaly_instances(np.zeros((20, 30), np.float32), segment, AnomalyParams(),
+                             np.random.default_rng(0))
+    assert none.masks.shape == (0, 20, 30) and not none.refined.any()
+
+
+def test_region_growing_stays_on_the_prompted_object():
+    from perception_nodes.core.region_grow import grow_regions
+
+    rgb = np.full((48, 64, 3), (120, 120, 120), np.uint8)
+    rgb[8:32, 8:32] = (200, 30, 30)  # a red object
+    rgb[8:32, 32:56] = (30, 30, 200)  # a blue one touching it
+    height = np.zeros((48, 64), np.float32)
+    height[8:32, 8:56] = 0.04
+    masks = grow_regions(rgb, np.array([[20, 20], [20, 44], [40, 5]]), height)
+    red = np.zeros((48, 64), bool)
+    red[8:32, 8:32] = True
+    iou = (masks[0] & red).sum() / (masks[0] | red).sum()
+    assert iou > 0.8 and not (masks[0] & masks[1]).any()
+    assert not masks[2][8:32, 8:56].any()  # a floor prompt does not climb the objects
+
+
+def test_empty_inputs_give_empty_outputs():
+    masks, s = connected_components(np.zeros((8, 8), np.float32), 0.5)
+    assert masks.shape == (0, 8, 8) and s.shape == (0,)
+    assert mask_scores(np.zeros((0, 8, 8), bool), np.zeros((8, 8))).shape == (0,)
+    assert mask_nms(np.zeros((0, 8, 8), bool), np.zeros(0)).shape == (0,)
+    nan = np.full((8, 8), np.nan, np.float32)
+    assert anomalous_points(nan, 0.5).shape == (0, 2)

@@ -185,7 +185,7 @@ def mask_scores(masks: np.ndarray, score: np.ndarray) -> np.ndarray:
     if len(masks) == 0:
         return np.zeros(0, np.float32)
     s = np.nan_to_num(np.asarray(score, np.float32), nan=0.0).reshape(-1)
-    flat = masks.reshape(len(masks), -1)
+    flat = masks.reshape(len(masks), s.size)
     area = flat.sum(1)
     return np.where(area > 0, flat @ s / np.maximum(area, 1), 0.0).astype(np.float32)
 
@@ -225,7 +225,7 @@ def connected_components(score: np.ndarray, threshold: float, ignore: np.ndarray
         hot &= ~np.asarray(ignore, bool)
     n, lab = cv2.connectedComponents(hot.astype(np.uint8), connectivity=8)
     masks = lab[None] == np.arange(1, n)[:, None, None]
-    masks = masks[masks.reshape(len(masks), -1).sum(1) >= min_area]
+    masks = masks[masks.reshape(len(masks), lab.size).sum(1) >= min_area]
     return masks, mask_scores(masks, score)
 
 
@@ -268,7 +268,7 @@ def anomaly_instances(score: np.ndarray, segment: PromptSegmenter, params: Anoma
     h, w = score.shape
     masks = segment(points) > params.mask_threshold if len(points) else \
         np.zeros((0, h, w), bool)
-    masks = masks[masks.reshape(len(masks), -1).sum(1) >= params.min_area_px]
+    masks = masks[masks.reshape(len(masks), h * w).sum(1) >= params.min_area_px]
     scores = mask_scores(masks, score)
     keep = mask_nms(masks, scores, params.nms_iou) if params.nms else \
         np.argsort(-scores, kind="stable")

@@ -197,7 +197,7 @@ def _evaluate_scene(scene: dict, index: int, det, no_oe, plane: np.ndarray,
     # dense grid prompts, as SAM's automatic mask generator
     grid = grid_points(score.shape, GRID_PER_SIDE, ignore)
     gm = seg(grid) > params.mask_threshold
-    gm = gm[gm.reshape(len(gm), -1).sum(1) >= params.min_area_px]
+    gm = gm[gm.reshape(len(gm), score.size).sum(1) >= params.min_area_px]
     gs = mask_scores(gm, score)
     keep = mask_nms(gm, gs, params.nms_iou)
     row(f"Dense grid {len(grid)} + scoring + NMS").add(
