@@ -11,6 +11,7 @@ NODES: dict[str, tuple[str, str]] = {
     "segmentation": ("perception_nodes.nodes.segmentation", "SegmentationNode"),
     "grasp_regions": ("perception_nodes.nodes.grasp_regions", "GraspRegionsNode"),
     "grasp_capture": ("perception_nodes.nodes.grasp_capture", "GraspCaptureNode"),
+    "anomaly": ("perception_nodes.nodes.anomaly", "AnomalyNode"),
 }
 
 

@@ -22,8 +22,8 @@ def ros_context():
 
 @pytest.fixture(scope="session")
 def smoke_models(tmp_path_factory):
-    """A models folder with smoke-trained latent, baseline and superpixel segmenters and a
-    manifest."""
+    """A models folder with smoke-trained latent, baseline, superpixel and prompt
+    segmenters (the latent one also as the anomaly segmenter) and a manifest."""
     import yaml
 
     from perception_nodes.inference.onnx_model import sha256_of
@@ -43,5 +43,13 @@ def smoke_models(tmp_path_factory):
     path = root / "superpixel_segmenter" / "model.onnx"
     entries["superpixel_segmenter"] = {"file": "superpixel_segmenter/model.onnx",
                                        "sha256": sha256_of(path)}
+    from perception_nodes.learning.prompt_seg_train import main as train_prompt_seg
+
+    train_prompt_seg(["--preset", "smoke", "--data", str(root / "data"), "--out",
+                      str(root / "prompt_segmenter")])
+    path = root / "prompt_segmenter" / "model.onnx"
+    entries["prompt_segmenter"] = {"file": "prompt_segmenter/model.onnx",
+                                   "sha256": sha256_of(path)}
+    entries["anomaly_segmenter"] = entries["latent_segmenter"]  # same architecture
     (root / "manifest.yaml").write_text(yaml.safe_dump({"models": entries}))
     return root

@@ -9,6 +9,8 @@ same stamp when they arrived first. Publishes with the labels' header (camera op
 ``grasp/candidates`` PoseArray best first (z along the surface normal, out of the surface),
 ``grasp/candidate_info`` 32FC1, one row per pose in the same order with the columns of
 ``INFO_COLUMNS`` (a single NaN row when there is no candidate), and ``grasp/markers``.
+With ``exclude_anomalies`` the anomaly node's ``anomaly/instance_labels`` of the same stamp
+joins the synchronised inputs and no cup goes on a foreign object.
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ class GraspRegionsNode(ManagedNode):
               min=0.0, max=1.0),
         Param("workspace_polygon", "", "tray floor 'u,v; u,v; ...' as fractions of the image "
               "width and height, from calibration; no cup outside it ('' = whole image)"),
+        Param("exclude_anomalies", False, "wait for anomaly/instance_labels of each frame "
+              "and put no cup on a foreign object (needs the anomaly node)"),
     )
 
     def __init__(self, **kwargs) -> None:
@@ -107,6 +111,8 @@ class GraspRegionsNode(ManagedNode):
                 Subscriber(self, Image, "segmentation/confidence", self.sub_qos),
                 Subscriber(self, Image, "camera/depth/image_raw", self.sub_qos),
                 Subscriber(self, CameraInfo, "camera/color/camera_info", self.sub_qos)]
+        if self.params["exclude_anomalies"]:
+            subs.append(Subscriber(self, Image, "anomaly/instance_labels", self.sub_qos))
         self.sync = TimeSynchronizer(subs, queue_size=10)
         self.sync.registerCallback(self._on_frame)
 
@@ -124,7 +130,7 @@ class GraspRegionsNode(ManagedNode):
             store.popitem(last=False)
 
     def _on_frame(self, labels_msg: Image, conf_msg: Image, depth_msg: Image,
-                  info: CameraInfo) -> None:
+                  info: CameraInfo, anomaly_msg: Image | None = None) -> None:
         if not self.should_process():
             return
         start = time.monotonic()
@@ -142,6 +148,11 @@ class GraspRegionsNode(ManagedNode):
             scores_msg = self.side["scores"].get(stamp)
             scores = None if scores_msg is None else image_to_numpy(scores_msg).ravel()
             ignore = self._outside_workspace(labels.shape)
+            if anomaly_msg is not None:
+                foreign = image_to_numpy(anomaly_msg) > 0
+                if foreign.shape != labels.shape:
+                    raise ValueError(f"anomaly labels {foreign.shape} vs {labels.shape}")
+                ignore = ignore | foreign
             plan = plan_grasps(labels, depth, intrinsics, self.layout, self.grasp_params,
                                confidence, samples, ignore)
         except (ImageConversionError, ValueError) as exc:
