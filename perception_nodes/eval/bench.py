@@ -282,6 +282,33 @@ def bench_grasp_regions(repeats: int = 30) -> dict:
     return out
 
 
+def bench_anomaly(repeats: int = 20) -> dict:
+    """Latency of the anomaly node's core (:meth:`AnomalyDetector.detect`: pixel score from
+    the segmentation model with 4 latent samples, 50 FPS prompts, masks, NMS, ensemble) on an
+    ``anomaly_test`` frame, with the learned prompt model and with region growing."""
+    from perception_nodes.inference.anomaly import AnomalyDetector
+    from perception_nodes.inference.onnx_model import resolve_model
+    from perception_nodes.sim.cell import PickingCell
+    from perception_nodes.sim.dataset import split_config
+
+    out = {"measures": "RGB-D frame in; anomaly score, instance masks and refined score out "
+                       "(the anomaly node's core, CPU)"}
+    for width, height in ((320, 240), (640, 480)):
+        cfg = split_config("anomaly_test", width, height)
+        with PickingCell(cfg, seed=400_000) as cell:
+            frame = cell.render()
+            plane, ignore = cell.calibrate_floor_plane(), cell.outside_tray(0.0)
+        for method in ("model", "region_grow"):
+            det = AnomalyDetector(resolve_model("anomaly_segmenter"),
+                                  resolve_model("prompt_segmenter"), None, 4, "cpu", 0,
+                                  method)
+            args = (frame.rgb, frame.depth, frame.intrinsics, plane, ignore)
+            det.detect(*args)  # warm-up
+            out[f"{width}x{height} {method}"] = _time_calls(
+                lambda d=det, a=args: d.detect(*a), repeats)
+    return out
+
+
 BENCHES: dict[str, Callable[[], dict]] = {
     "transport": lambda: {"640x480": bench_transport(640, 480),
                           "1280x720": bench_transport(1280, 720)},
@@ -291,6 +318,7 @@ BENCHES: dict[str, Callable[[], dict]] = {
     "segmentation": bench_segmentation,
     "superpixel": bench_superpixel,
     "grasp_regions": bench_grasp_regions,
+    "anomaly": bench_anomaly,
 }
 
 
