@@ -17,6 +17,9 @@ def write_model_card(name: str, onnx_path: Path, train_summary: Path, command: s
     if args.get("model") == "grasp_segmentation":
         _grasp_card(name, onnx_path, summary, command, eval_report, eval_command, method, out)
         return
+    if args.get("model") == "prompt_segmenter":
+        _prompt_card(name, onnx_path, summary, command, eval_report, eval_command, method, out)
+        return
     if args.get("model") == "superpixel":
         arch = ("superpixel instance model of seed 002 (semantic, centre and 32-d embedding "
                 "heads at stride 4)")
@@ -34,6 +37,7 @@ def write_model_card(name: str, onnx_path: Path, train_summary: Path, command: s
         f" input {args['height']}x{args['width_px']} RGB",
         f"- data: simulated cell, `train` split seeds 0-{args['scenes'] - 1} (training item "
         f"set), made with `perception dataset --split train --count {args['scenes']}`",
+        *_extra_data_lines(args),
         f"- seed {args['seed']}; {summary['steps']} steps of batch {args['batch']}, AdamW lr "
         f"{args['lr']} cosine{schedule}; "
         f"{summary['train_seconds'] / 60:.0f} min on {args['threads']} CPU thread(s)",
@@ -46,8 +50,11 @@ def write_model_card(name: str, onnx_path: Path, train_summary: Path, command: s
         lines.append(f"- quantized after training: {q['method']}, calibrated on "
                      f"{q['calibration']}; max |int8 - float| on a calibration scene "
                      f"{q['max_abs_diff_on_a_calibration_scene']:.2g} (command in the README)")
-    if eval_report is not None:
-        report = json.loads(Path(eval_report).read_text())
+    report = json.loads(Path(eval_report).read_text()) if eval_report is not None else None
+    other = _report_lines(report, method, eval_command) if report is not None else None
+    if other is not None:
+        lines += other
+    elif report is not None:
         t = report["table_i"][method]
         head = f"## Metrics ({report['scenes']} held-out `{report['split']}` scenes, `{method}`)"
         if "map50" in t:  # the superpixel evaluation
@@ -60,6 +67,68 @@ def write_model_card(name: str, onnx_path: Path, train_summary: Path, command: s
                     f"{100 * f['double_pick_rate']:.2f}%, pickable area "
                     f"{f['pickable_area']:.3f}, ROC AUC {report['table_iii'][method]:.3f}")
         lines += ["", head, "", f"{body}; command: `{eval_command}`."]
+    out.write_text("\n".join(lines) + "\n")
+
+
+def _extra_data_lines(args: dict) -> list[str]:
+    """Data beyond the labelled scenes: pasted grasp crops, outlier-exposure scenes."""
+    lines = []
+    if args.get("paste_crops"):
+        lines.append(f"- plus: 0-{args['paste_max']} objects cut from grasps (crop bank "
+                     f"`{args['paste_crops']}`) pasted onto every scene each epoch, boundaries "
+                     f"inpainted {args['inpaint_px']} px (seed 001 Sec. III-B; `perception "
+                     f"selfsup`)")
+    if args.get("outlier_exposure"):
+        lines.append(f"- plus: `anomaly_train` scenes seeds 300000-"
+                     f"{300000 + args['outlier_exposure'] - 1} (training items and the "
+                     f"training foreign set, which is labelled 'not an item': outlier "
+                     f"exposure), made with `perception dataset --split anomaly_train --count "
+                     f"{args['outlier_exposure']}`")
+    return lines
+
+
+def _report_lines(report: dict, method: str, eval_command: str) -> list[str] | None:
+    """Metric lines of the Table II (instance AP) and anomaly reports; None for others."""
+    rows = report.get("rows", {})
+    if "foreign_instances" in report and method in rows:
+        r = rows[method]
+        iap = f", iAP {r['iap']:.1f}, iAP50 {r['iap50']:.1f}" if "iap" in r else ""
+        return ["", f"## Metrics ({report['scenes']} `anomaly_test` scenes, "
+                f"{report['foreign_instances']} held-out foreign objects)", "",
+                f"{method}: pAP {r['pap']:.1f}, FPR95 {r['fpr95']:.1f}{iap}; command: "
+                f"`{eval_command}`."]
+    if method in rows and "ap50" in rows[method]:
+        r = rows[method]
+        return ["", f"## Metrics ({report['scenes']} held-out `{report['split']}` scenes, "
+                "prior mean)", "", f"{method}: AP {r['ap']:.1f}, AP50 {r['ap50']:.1f}, AP75 "
+                f"{r['ap75']:.1f}; command: `{eval_command}`."]
+    return None
+
+
+def _prompt_card(name: str, onnx_path: Path, summary: dict, command: str,
+                 eval_report: Path | None, eval_command: str, method: str, out: Path) -> None:
+    args, last = summary["args"], summary["log"][-1]
+    lines = [
+        f"# {name}", "",
+        _file_line(onnx_path),
+        "- architecture: `perception_nodes/learning/prompt_seg_model.py` (class-agnostic "
+        "point-prompted masks, our stand-in for SAM in seed 003: stride-4 unit embeddings "
+        "once per image, a light dilated decoder per prompt on [embeddings, similarity to the "
+        f"prompt, prompt Gaussian]), feature width {args['width']}, input "
+        f"{args['height']}x{args['width_px']} RGB, prompts (P, 2) row/col",
+        f"- data: the first {args['scenes']} scenes of each of {', '.join(args['splits'])} "
+        "(training items and the training foreign set; never the held-out foreign objects), "
+        f"{args['prompts']} prompts a scene (one on no object, target empty)",
+        f"- seed {args['seed']}; {summary['steps']} steps of batch {args['batch']}, AdamW lr "
+        f"{args['lr']} cosine; {summary['train_seconds'] / 60:.0f} min on {args['threads']} "
+        "CPU thread(s); loss BCE + Dice",
+        f"- command: `{command}`",
+        f"- last training losses: bce {last['bce']:.4g}, dice {last['dice']:.4g}",
+        _onnx_check_line(summary),
+    ]
+    if eval_report is not None:
+        lines += _report_lines(json.loads(Path(eval_report).read_text()), method,
+                               eval_command) or []
     out.write_text("\n".join(lines) + "\n")
 
 
