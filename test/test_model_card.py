@@ -19,3 +19,22 @@ def test_published_model_resolves_and_its_card_names_the_command(smoke_models, t
     entries = yaml.safe_load((tmp_path / "manifest.yaml").read_text())["models"]
     assert set(entries) == {"latent_segmenter", "baseline_segmenter"}
     assert "single-hypothesis baseline" in (tmp_path / "baseline_segmenter.md").read_text()
+
+
+def test_prompt_model_card_carries_its_data_and_the_anomaly_metrics(smoke_models, tmp_path):
+    import json
+
+    report = {"scenes": 2, "foreign_instances": 6, "rows": {"FPS 50": {
+        "pap": 61.25, "fpr95": 12.5, "iap": 20.04, "iap50": 40.0}}}
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    card = publish_model("prompt_segmenter", smoke_models / "prompt_segmenter", "CMD",
+                         tmp_path / "models", tmp_path / "report.json", "EVAL", "FPS 50")
+    text = card.read_text()
+    assert "train, anomaly_train" in text and "never the held-out foreign" in text
+    assert "pAP 61.2, FPR95 12.5, iAP 20.0, iAP50 40.0; command: `EVAL`" in text
+    ap = {"scenes": 3, "split": "test", "rows": {"Paste": {"ap": 30.0, "ap50": 60.0,
+                                                            "ap75": 25.55}}}
+    (tmp_path / "ap.json").write_text(json.dumps(ap))
+    card = publish_model("latent_segmenter", smoke_models / "latent_segmenter", "CMD",
+                         tmp_path / "models", tmp_path / "ap.json", "EVAL", "Paste")
+    assert "Paste: AP 30.0, AP50 60.0, AP75 25.6" in card.read_text()

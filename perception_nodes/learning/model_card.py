@@ -184,6 +184,7 @@ def publish_model(name: str, run_dir: Path, command: str, models_dir: Path,
     import yaml
 
     run_dir, models_dir = Path(run_dir), Path(models_dir)
+    models_dir.mkdir(parents=True, exist_ok=True)
     onnx = models_dir / f"{name}.onnx"
     shutil.copyfile(run_dir / "model.onnx", onnx)
     summary = models_dir / f"{name}.train.json"
