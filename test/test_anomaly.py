@@ -194,3 +194,31 @@ def test_empty_inputs_give_empty_outputs():
     assert mask_nms(np.zeros((0, 8, 8), bool), np.zeros(0)).shape == (0,)
     nan = np.full((8, 8), np.nan, np.float32)
     assert anomalous_points(nan, 0.5).shape == (0, 2)
+
+
+def test_eval_rows_pool_pixels_and_instances_and_count_point_hits():
+    from perception_nodes.eval.anomaly_eval import POINT_COUNTS, Row, point_hits, tables
+
+    gt_labels = np.zeros((8, 8), np.uint16)
+    gt_labels[0:4, 0:4] = 5
+    positive, valid = gt_labels > 0, np.ones((8, 8), bool)
+    valid[7] = False
+    row = Row()
+    perfect = positive.astype(np.float32)
+    row.add(perfect, positive, valid, positive[None], np.array([0.9]), positive[None])
+    m = row.metrics()
+    assert m["pap"] == 100.0 and m["fpr95"] == 0.0 and m["iap"] == 100.0 and m["iap50"] == 100.0
+    pixels_only = Row()
+    pixels_only.add(np.zeros((8, 8)), positive, valid)
+    assert set(pixels_only.metrics()) == {"pap", "fpr95"}
+    on, total, hit = point_hits(np.array([[1, 1], [2, 3], [6, 6]]), gt_labels)
+    assert (on, total, hit) == (2, 3, {5})
+    assert point_hits(np.zeros((0, 2), np.int64), gt_labels) == (0, 0, set())
+    names = ["Pixel score", "sampler random", "sampler kmeans"] + [
+        f"points {n}" for n in POINT_COUNTS]
+    report = {"rows": {n: m for n in names},
+              "points": {k: {"precision": 50.0, "recall": 75.0}
+                         for k in ("random", "kmeans", "fps")}}
+    md = tables(report)
+    assert "| Pixel score | 100.0 | 0.0 | 100.0 | 100.0 |" in md
+    assert "| fps | 100.0 | 0.0 | 100.0 | 100.0 | 50.0 | 75.0 |" in md
