@@ -69,6 +69,7 @@ def test_top_candidate_footprint_lies_on_one_item(ros_context):
     assert got["info"][0].header.stamp.sec == got["safe"][0].header.stamp.sec == 8
     poses, info = got["poses"][0].poses, image_to_numpy(got["info"][0])
     assert len(poses) >= 2 and info.shape == (len(poses), len(INFO_COLUMNS))
+    assert 3 in info[:, INFO_COLUMNS.index("instance")]  # the small box is graspable
     assert np.all(np.diff(info[:, 0]) <= 0)  # ranked by quality
     top = matrix_from_pose_msg(poses[0])
     layout = node.layout
@@ -82,5 +83,46 @@ def test_top_candidate_footprint_lies_on_one_item(ros_context):
     safe = image_to_numpy(got["safe"][0])
     assert ((safe == 0) | (safe == frame.labels)).all()
     assert got["markers"] and len(got["markers"][0].markers) == 1 + 3 * len(poses)
+    node.destroy_node()
+    probe.destroy_node()
+
+
+def test_no_candidate_on_a_foreign_object_when_anomalies_are_excluded(ros_context):
+    frame = _staged_frame()
+    node = GraspRegionsNode(context=ros_context, parameter_overrides=[
+        Parameter("workspace_polygon", value="0.3,0.24; 0.7,0.24; 0.7,0.76; 0.3,0.76"),
+        Parameter("exclude_anomalies", value=True)])
+    probe = Node("grasp_probe_anomaly", context=ros_context)
+    got = {"info": [], "safe": []}
+    probe.create_subscription(Image, "grasp/candidate_info", got["info"].append, 10)
+    probe.create_subscription(Image, "grasp/safe_regions", got["safe"].append, 10)
+    topics = ("segmentation/instance_labels", "segmentation/confidence",
+              "camera/depth/image_raw", "camera/color/camera_info", "anomaly/instance_labels")
+    pubs = {t: probe.create_publisher(CameraInfo if t.endswith("info") else Image, t, 10)
+            for t in topics}
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(node)
+    executor.add_node(probe)
+    end = time.monotonic() + 20
+    while min(p.get_subscription_count() for p in pubs.values()) == 0 and \
+            time.monotonic() < end:
+        executor.spin_once(timeout_sec=0.05)
+    foreign = np.where(frame.labels == 3, 1, 0).astype(np.uint16)  # the small box
+    header = numpy_to_image(frame.rgb, "rgb8").header
+    header.stamp.sec, header.frame_id = 9, "camera_color_optical_frame"
+    pubs[topics[0]].publish(numpy_to_image(frame.labels, "mono16", header))
+    pubs[topics[1]].publish(numpy_to_image(np.ones(frame.labels.shape, np.float32), "32FC1",
+                                           header))
+    pubs[topics[2]].publish(numpy_to_image(frame.depth, "32FC1", header))
+    pubs[topics[3]].publish(camera_info_msg(frame.intrinsics, header))
+    for _ in range(20):  # without the anomaly labels of the frame nothing is planned
+        executor.spin_once(timeout_sec=0.05)
+    assert not got["info"]
+    pubs[topics[4]].publish(numpy_to_image(foreign, "mono16", header))
+    while time.monotonic() < end and not (got["info"] and got["safe"]):
+        executor.spin_once(timeout_sec=0.05)
+    info, safe = image_to_numpy(got["info"][0]), image_to_numpy(got["safe"][0])
+    instances = set(info[:, INFO_COLUMNS.index("instance")].astype(int).tolist())
+    assert instances and 3 not in instances and not (safe == 3).any()
     node.destroy_node()
     probe.destroy_node()
