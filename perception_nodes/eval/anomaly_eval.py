@@ -13,9 +13,6 @@ convention); "+ ensemble" adds them to the pixel score (Sec. 3).
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 
 from perception_nodes.core.anomaly import (
@@ -36,6 +33,7 @@ from perception_nodes.core.instance_metrics import (
     pixel_average_precision,
 )
 from perception_nodes.core.region_grow import grow_regions
+from perception_nodes.eval.report import write_report
 
 MIN_INSTANCE_PX = 10
 POINT_COUNTS = (10, 20, 50, 100, 200)
@@ -123,10 +121,7 @@ def run_eval(data: str, segmenter: str, prompt_model: str, scenes: int = 200,
                              "recall": 100 * v[2] / max(1, n_gt)}
                          for k, v in points_table.items()}}
     if out_dir:
-        folder = Path(out_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "report.json").write_text(json.dumps(report, indent=1))
-        (folder / "tables.md").write_text(tables(report))
+        write_report(out_dir, report, tables(report), "tables.md")
     return report
 
 

@@ -13,7 +13,6 @@ gets a row too.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ from perception_nodes.core.grasp_segmentation import (
     score_masks,
     subtraction_mask,
 )
+from perception_nodes.eval.report import write_report
 from perception_nodes.sim.grasp_episodes import load_episodes, usable_grasps
 
 # Table I's learned rows: row name -> model in models/manifest.yaml
@@ -66,10 +66,7 @@ def run_eval(data: str, models: dict[str, str], out_dir: str | None = None) -> d
         add(name, preds, kept, kept_paper)
     report = {"grasps": len(episodes), "data": str(data), "t_ent": t_ent, "rows": rows}
     if out_dir:
-        folder = Path(out_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "report.json").write_text(json.dumps(report, indent=1))
-        (folder / "table.md").write_text(table(report))
+        write_report(out_dir, report, table(report))
     return report
 
 

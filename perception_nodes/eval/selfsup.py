@@ -30,6 +30,7 @@ from perception_nodes.core.grasp_segmentation import (
     subtraction_mask,
 )
 from perception_nodes.core.instance_metrics import InstanceEvaluator
+from perception_nodes.eval.report import write_report
 from perception_nodes.sim.grasp_episodes import GraspEpisode, load_episodes
 
 MASK_SOURCES = ("subtract", "grasp")
@@ -137,10 +138,7 @@ def table_ii(models: dict[str, str], data: str = "data/sim", scenes: int = 300,
     rows = {name: instance_ap(path, data, "test", scenes) for name, path in models.items()}
     report = {"scenes": scenes, "split": "test", "models": models, "rows": rows}
     if out_dir:
-        folder = Path(out_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "report.json").write_text(json.dumps(report, indent=1))
-        (folder / "table.md").write_text(table(report))
+        write_report(out_dir, report, table(report))
     return report
 
 
