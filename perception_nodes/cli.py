@@ -130,6 +130,14 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         report = run_grasp(args.grasp_data, models, out)
         print(json.dumps(report, indent=None if args.json else 2))
         return 0
+    if args.capability == "anomaly":
+        from perception_nodes.eval.anomaly_eval import run_eval as run_anomaly
+
+        out = args.out if args.out != "runs/eval/segmentation" else "runs/eval/anomaly"
+        report = run_anomaly(args.data, args.anomaly_segmenter, args.prompt_model,
+                             args.scenes, out, args.latent or None, seed=args.seed)
+        print(json.dumps(report, indent=None if args.json else 2))
+        return 0
     if args.capability == "instance-ap":
         from perception_nodes.eval.selfsup import table_ii
 
@@ -255,7 +263,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="evaluate a capability on a generated split")
     e.add_argument("capability", choices=("segmentation", "superpixel", "grasp-segmentation",
-                                          "instance-ap"))
+                                          "instance-ap", "anomaly"))
+    e.add_argument("--anomaly-segmenter", default="models/anomaly_segmenter.onnx",
+                   help="anomaly: the segmenter trained with outlier exposure (--latent is "
+                   "the one without, for its pixel-score row)")
+    e.add_argument("--prompt-model", default="models/prompt_segmenter.onnx",
+                   help="anomaly: the point-prompted mask model")
     e.add_argument("--models", default="latent=models/latent_segmenter.onnx",
                    help="instance-ap: comma-separated 'row name=model.onnx' (Table II rows)")
     e.add_argument("--grasp-data", default="data/grasps_sim",
