@@ -32,6 +32,19 @@ def _staged_frame():
         return cell.render()
 
 
+def _connected(context, node, probe, pubs: dict) -> tuple[SingleThreadedExecutor, float]:
+    """An executor spinning both nodes, spun until every publisher has a subscriber; and
+    the test's deadline."""
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    executor.add_node(probe)
+    end = time.monotonic() + 20
+    while min(p.get_subscription_count() for p in pubs.values()) == 0 and \
+            time.monotonic() < end:
+        executor.spin_once(timeout_sec=0.05)
+    return executor, end
+
+
 def test_top_candidate_footprint_lies_on_one_item(ros_context):
     frame = _staged_frame()
     node = GraspRegionsNode(context=ros_context, parameter_overrides=[
@@ -45,13 +58,7 @@ def test_top_candidate_footprint_lies_on_one_item(ros_context):
     pubs = {t: probe.create_publisher(m, t, 10) for t, m in (
         ("segmentation/instance_labels", Image), ("segmentation/confidence", Image),
         ("camera/depth/image_raw", Image), ("camera/color/camera_info", CameraInfo))}
-    executor = SingleThreadedExecutor(context=ros_context)
-    executor.add_node(node)
-    executor.add_node(probe)
-    end = time.monotonic() + 20
-    while min(p.get_subscription_count() for p in pubs.values()) == 0 and \
-            time.monotonic() < end:
-        executor.spin_once(timeout_sec=0.05)
+    executor, end = _connected(ros_context, node, probe, pubs)
     confidence = np.ones(frame.labels.shape, np.float32)
     for sec, depth in ((7, np.zeros((3, 3), np.float32)), (8, frame.depth)):
         header = numpy_to_image(frame.rgb, "rgb8").header
@@ -100,13 +107,7 @@ def test_no_candidate_on_a_foreign_object_when_anomalies_are_excluded(ros_contex
               "camera/depth/image_raw", "camera/color/camera_info", "anomaly/instance_labels")
     pubs = {t: probe.create_publisher(CameraInfo if t.endswith("info") else Image, t, 10)
             for t in topics}
-    executor = SingleThreadedExecutor(context=ros_context)
-    executor.add_node(node)
-    executor.add_node(probe)
-    end = time.monotonic() + 20
-    while min(p.get_subscription_count() for p in pubs.values()) == 0 and \
-            time.monotonic() < end:
-        executor.spin_once(timeout_sec=0.05)
+    executor, end = _connected(ros_context, node, probe, pubs)
     foreign = np.where(frame.labels == 3, 1, 0).astype(np.uint16)  # the small box
     header = numpy_to_image(frame.rgb, "rgb8").header
     header.stamp.sec, header.frame_id = 9, "camera_color_optical_frame"

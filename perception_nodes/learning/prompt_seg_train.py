@@ -41,7 +41,7 @@ from perception_nodes.learning.prompt_seg_model import (
 
 PRESETS = {
     "smoke": {"height": 48, "width_px": 64, "steps": 3, "batch": 2, "scenes": 3, "lr": 2e-3},
-    "default": {"height": 240, "width_px": 320, "steps": 1500, "batch": 8, "scenes": 600,
+    "default": {"height": 240, "width_px": 320, "steps": 1000, "batch": 8, "scenes": 600,
                 "lr": 2e-3},
 }
 SPLITS = ("train", "anomaly_train")
