@@ -135,7 +135,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
         out = args.out if args.out != "runs/eval/segmentation" else "runs/eval/anomaly"
         report = run_anomaly(args.data, args.anomaly_segmenter, args.prompt_model,
-                             args.scenes, out, args.latent or None, seed=args.seed)
+                             args.scenes, out, args.latent or None, seed=args.seed,
+                             split=args.anomaly_split)
         print(json.dumps(report, indent=None if args.json else 2))
         return 0
     if args.capability == "instance-ap":
@@ -269,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "the one without, for its pixel-score row)")
     e.add_argument("--prompt-model", default="models/prompt_segmenter.onnx",
                    help="anomaly: the point-prompted mask model")
+    e.add_argument("--anomaly-split", default="anomaly_test",
+                   choices=("anomaly_test", "anomaly_train"),
+                   help="anomaly: held-out foreign objects, or the training ones (fit)")
     e.add_argument("--models", default="latent=models/latent_segmenter.onnx",
                    help="instance-ap: comma-separated 'row name=model.onnx' (Table II rows)")
     e.add_argument("--grasp-data", default="data/grasps_sim",

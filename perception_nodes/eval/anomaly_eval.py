@@ -90,14 +90,17 @@ def point_hits(points: np.ndarray, gt_labels: np.ndarray) -> tuple[int, int, set
 
 def run_eval(data: str, segmenter: str, prompt_model: str, scenes: int = 200,
              out_dir: str | None = None, no_oe_segmenter: str | None = None,
-             num_samples: int = 4, seed: int = 0) -> dict:
-    """All tables' rows on the first ``scenes`` ``anomaly_test`` scenes (rendered if
-    missing); writes ``report.json`` and ``tables.md`` into ``out_dir``."""
+             num_samples: int = 4, seed: int = 0, split: str = "anomaly_test") -> dict:
+    """All tables' rows on the first ``scenes`` scenes of ``split`` (rendered if missing;
+    ``anomaly_train`` measures how well the models fit the foreign objects they trained
+    on); writes ``report.json`` and ``tables.md`` into ``out_dir``."""
     from perception_nodes.inference.anomaly import AnomalyDetector
     from perception_nodes.sim.cell import PickingCell
     from perception_nodes.sim.dataset import generate, load_scene, split_config
 
-    with PickingCell(split_config("anomaly_test"), 0) as cell:
+    if split not in ("anomaly_test", "anomaly_train"):
+        raise ValueError(f"split {split!r}: anomaly_test or anomaly_train")
+    with PickingCell(split_config(split), 0) as cell:
         plane, ignore, intr = cell.calibrate_floor_plane(), cell.outside_tray(0.0), \
             cell.intrinsics
     det = AnomalyDetector(segmenter, prompt_model, AnomalyParams(), num_samples, "cpu", seed)
@@ -110,11 +113,11 @@ def run_eval(data: str, segmenter: str, prompt_model: str, scenes: int = 200,
     def row(name: str) -> Row:
         return rows.setdefault(name, Row())
 
-    for index, path in enumerate(generate(data, "anomaly_test", scenes)):
+    for index, path in enumerate(generate(data, split, scenes)):
         n_gt += _evaluate_scene(load_scene(path), index, det, no_oe, plane, ignore, intr,
                                 seed, row, points_table)
 
-    report = {"scenes": scenes, "foreign_instances": n_gt, "segmenter": segmenter,
+    report = {"scenes": scenes, "split": split, "foreign_instances": n_gt, "segmenter": segmenter,
               "prompt_model": prompt_model, "no_oe_segmenter": no_oe_segmenter,
               "rows": {name: r.metrics() for name, r in rows.items()},
               "points": {k: {"precision": 100 * v[0] / max(1, v[1]),

@@ -93,8 +93,10 @@ def _report_lines(report: dict, method: str, eval_command: str) -> list[str] | N
     if "foreign_instances" in report and method in rows:
         r = rows[method]
         iap = f", iAP {r['iap']:.1f}, iAP50 {r['iap50']:.1f}" if "iap" in r else ""
-        return ["", f"## Metrics ({report['scenes']} `anomaly_test` scenes, "
-                f"{report['foreign_instances']} held-out foreign objects)", "",
+        split = report.get("split", "anomaly_test")
+        kind = "held-out" if split == "anomaly_test" else "training"
+        return ["", f"## Metrics ({report['scenes']} `{split}` scenes, "
+                f"{report['foreign_instances']} {kind} foreign objects)", "",
                 f"{method}: pAP {r['pap']:.1f}, FPR95 {r['fpr95']:.1f}{iap}; command: "
                 f"`{eval_command}`."]
     if method in rows and "ap50" in rows[method]:
