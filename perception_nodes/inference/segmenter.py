@@ -61,11 +61,10 @@ class SegmenterRunner:
     def provider(self) -> str:
         return self.model.provider
 
-    def predict_labels(self, rgb: np.ndarray, num_samples: int, prior_mean: bool = True
-                       ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """The prior mean (unless ``prior_mean`` is False) and ``num_samples`` draws of an
-        ``(H, W, 3) uint8`` image as grid label images ``(1 + k, h, w) int32`` (``(k, h, w)``
-        without the prior mean; ``h, w`` = the model input / 4) with their scores."""
+    def _run(self, rgb: np.ndarray, num_samples: int, prior_mean: bool
+             ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        """One model call: raw outputs ``(K, 4, h, w)``, grid labels ``(K, h, w)`` and scores
+        of the prior mean (unless ``prior_mean`` is False) and ``num_samples`` draws."""
         draws = self.rng.standard_normal((num_samples, self.latent_dim), dtype=np.float32)
         eps = np.concatenate([np.zeros((1, self.latent_dim), np.float32), draws]) \
             if prior_mean else draws
@@ -74,22 +73,22 @@ class SegmenterRunner:
         decoded = [decode_instance_labels(o[0], o[1], o[2:4], d.fg_threshold,
                                           d.centre_threshold, d.max_vote_distance)
                    for o in out]
-        return np.stack([lab for lab, _ in decoded]), [s for _, s in decoded]
+        return out, np.stack([lab for lab, _ in decoded]), [s for _, s in decoded]
+
+    def predict_labels(self, rgb: np.ndarray, num_samples: int, prior_mean: bool = True
+                       ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The prior mean (unless ``prior_mean`` is False) and ``num_samples`` draws of an
+        ``(H, W, 3) uint8`` image as grid label images ``(1 + k, h, w) int32`` (``(k, h, w)``
+        without the prior mean; ``h, w`` = the model input / 4) with their scores."""
+        _, labels, scores = self._run(rgb, num_samples, prior_mean)
+        return labels, scores
 
     def predict_claim(self, rgb: np.ndarray, num_samples: int) -> np.ndarray:
         """``(H, W) float32``: how much the prior mean and ``num_samples`` latent draws claim
         each pixel of the image as a known item (``core.anomaly.known_item_claim``, bilinear
         from the grid)."""
-        draws = self.rng.standard_normal((num_samples, self.latent_dim), dtype=np.float32)
-        eps = np.concatenate([np.zeros((1, self.latent_dim), np.float32), draws])
-        out = self.model.run({"image": preprocess(rgb, self.input_size), "eps": eps})["out"]
-        d = self.decode
-        decoded = [decode_instance_labels(o[0], o[1], o[2:4], d.fg_threshold,
-                                          d.centre_threshold, d.max_vote_distance)
-                   for o in out]
-        fg = 1.0 / (1.0 + np.exp(-out[:, 0]))
-        claim = known_item_claim(fg, np.stack([lab for lab, _ in decoded]),
-                                 [s for _, s in decoded])
+        out, labels, scores = self._run(rgb, num_samples, True)
+        claim = known_item_claim(1.0 / (1.0 + np.exp(-out[:, 0])), labels, scores)
         h, w = rgb.shape[:2]
         return cv2.resize(claim, (w, h), interpolation=cv2.INTER_LINEAR)
 
