@@ -181,3 +181,15 @@ def test_outside_polygon():
     assert not outside_polygon((4, 4), np.zeros((0, 2))).any()
     with pytest.raises(ValueError):
         outside_polygon((4, 4), np.zeros((2, 2)))
+
+
+def test_workspace_mask_scales_fractions_to_each_size_once():
+    from perception_nodes.core.grasp_regions import WorkspaceMask
+
+    mask = WorkspaceMask(np.array([[0.25, 0.25], [0.75, 0.25], [0.75, 0.75], [0.25, 0.75]]))
+    small, big = mask((8, 8)), mask((80, 80))
+    assert not small[4, 4] and small[0, 0] and not big[40, 40] and big[5, 5]
+    assert mask((8, 8)) is small  # made once per size
+    assert not WorkspaceMask(np.zeros((0, 2)))((4, 4)).any()
+    with pytest.raises(ValueError):
+        WorkspaceMask(np.array([[0.1, 0.1], [0.2, 0.2]]))

@@ -159,6 +159,26 @@ def outside_polygon(size: tuple[int, int], polygon_uv: np.ndarray) -> np.ndarray
     return inside == 0
 
 
+class WorkspaceMask:
+    """Pixels outside a workspace polygon given as ``(N, 2)`` fractions of the image width
+    and height (calibration that holds at any resolution), made once per image size; an
+    empty polygon leaves every pixel in. ValueError for 1 or 2 corners."""
+
+    def __init__(self, polygon_fractions: np.ndarray) -> None:
+        self.polygon = np.asarray(polygon_fractions, np.float64).reshape(-1, 2)
+        if 0 < len(self.polygon) < 3:
+            raise ValueError(f"a workspace polygon needs 3 corners or none, got "
+                             f"{len(self.polygon)}")
+        self._masks: dict[tuple[int, int], np.ndarray] = {}
+
+    def __call__(self, shape: tuple[int, int]) -> np.ndarray:
+        """``(H, W) bool``, True outside the polygon."""
+        shape = (int(shape[0]), int(shape[1]))
+        if shape not in self._masks:
+            self._masks[shape] = outside_polygon(shape, self.polygon * [shape[1], shape[0]])
+        return self._masks[shape]
+
+
 def _disk_kernel(radius_px: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius_px + 1,) * 2)
 

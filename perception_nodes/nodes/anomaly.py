@@ -20,7 +20,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from perception_nodes.core.anomaly import SAMPLERS, AnomalyParams
 from perception_nodes.core.confidence_masks import masks_to_labels
 from perception_nodes.core.conventions import depth_mm_to_m
-from perception_nodes.core.grasp_regions import outside_polygon
+from perception_nodes.core.grasp_regions import WorkspaceMask
 from perception_nodes.inference.anomaly import PROMPT_METHODS, AnomalyDetector
 from perception_nodes.inference.onnx_model import MODELS_DIR, resolve_model
 from perception_nodes.ros.grasp_messages import parse_pairs
@@ -68,13 +68,11 @@ class AnomalyNode(ManagedNode):
     def check_params(self, params: dict) -> None:
         try:
             plane = np.array([float(v) for v in params["floor_plane"].split(",")])
-            self.polygon = parse_pairs(params["workspace_polygon"])
+            self.outside_workspace = WorkspaceMask(parse_pairs(params["workspace_polygon"]))
         except ValueError as exc:
             raise ParameterValueError(f"floor_plane / workspace_polygon: {exc}") from exc
         if plane.shape != (4,) or abs(np.linalg.norm(plane[:3]) - 1.0) > 1e-3:
             raise ParameterValueError(f"floor_plane needs a unit normal and d, got {plane}")
-        if 0 < len(self.polygon) < 3:
-            raise ParameterValueError("workspace_polygon needs 3 corners or none")
         self.plane = plane
 
     def configure_io(self) -> None:
@@ -86,7 +84,6 @@ class AnomalyNode(ManagedNode):
             AnomalyParams(p["threshold"], p["num_points"], p["sampler"],
                           nms_iou=p["nms_iou"]), p["num_samples"], p["providers"], p["seed"],
             p["prompt_method"])
-        self.ignore_masks: dict[tuple[int, int], np.ndarray] = {}
         q = self.pub_qos
         self.pub_labels = self.create_publisher(Image, "anomaly/instance_labels", q)
         self.pub_score = self.create_publisher(Image, "anomaly/score", q)
@@ -96,14 +93,6 @@ class AnomalyNode(ManagedNode):
                 Subscriber(self, CameraInfo, "camera/color/camera_info", self.sub_qos)]
         self.sync = TimeSynchronizer(subs, queue_size=10)
         self.sync.registerCallback(self._on_frame)
-
-    def _ignore(self, shape: tuple[int, int]) -> np.ndarray | None:
-        if len(self.polygon) == 0:
-            return None
-        if shape not in self.ignore_masks:
-            self.ignore_masks[shape] = outside_polygon(shape, self.polygon * [shape[1],
-                                                                              shape[0]])
-        return self.ignore_masks[shape]
 
     def _on_frame(self, image: Image, depth_msg: Image, info: CameraInfo) -> None:
         if not self.should_process():
@@ -117,7 +106,7 @@ class AnomalyNode(ManagedNode):
                 raise ValueError(f"depth {depth.shape} is not aligned to the image "
                                  f"{rgb.shape[:2]}")
             frame = self.detector.detect(rgb, depth, intrinsics_from_camera_info(info),
-                                         self.plane, self._ignore(rgb.shape[:2]),
+                                         self.plane, self.outside_workspace(rgb.shape[:2]),
                                          stamp_ns(image.header.stamp))
         except (ImageConversionError, ValueError) as exc:
             self.health.malformed(str(exc))

@@ -27,7 +27,7 @@ from perception_nodes.core.conventions import depth_mm_to_m
 from perception_nodes.core.grasp_regions import (
     GraspParams,
     GripperLayout,
-    outside_polygon,
+    WorkspaceMask,
     plan_grasps,
 )
 from perception_nodes.ros.grasp_messages import DEFAULT_CUPS, candidate_markers, parse_pairs
@@ -84,9 +84,7 @@ class GraspRegionsNode(ManagedNode):
             cups = parse_pairs(params["cup_offsets_m"])
             self.layout = GripperLayout(tuple(map(tuple, cups)), params["cup_radius_m"],
                                         params["stroke_m"])
-            self.polygon = parse_pairs(params["workspace_polygon"])
-            if 0 < len(self.polygon) < 3:
-                raise ValueError("workspace_polygon needs 3 corners or none")
+            self.outside_workspace = WorkspaceMask(parse_pairs(params["workspace_polygon"]))
         except ValueError as exc:
             raise ParameterValueError(str(exc)) from exc
         self.grasp_params = GraspParams(
@@ -102,7 +100,6 @@ class GraspRegionsNode(ManagedNode):
         self.pub_info = self.create_publisher(Image, "grasp/candidate_info", q)
         self.pub_markers = self.create_publisher(MarkerArray, "grasp/markers", q)
         self.side: dict[str, OrderedDict] = {"samples": OrderedDict(), "scores": OrderedDict()}
-        self.workspace_masks: dict[tuple[int, int], np.ndarray] = {}
         for key, topic in (("samples", "segmentation/sample_labels"),
                            ("scores", "segmentation/instance_scores")):
             self.create_subscription(Image, topic, lambda m, k=key: self._keep(k, m),
@@ -115,13 +112,6 @@ class GraspRegionsNode(ManagedNode):
             subs.append(Subscriber(self, Image, "anomaly/instance_labels", self.sub_qos))
         self.sync = TimeSynchronizer(subs, queue_size=10)
         self.sync.registerCallback(self._on_frame)
-
-    def _outside_workspace(self, shape: tuple[int, int]) -> np.ndarray:
-        """The workspace mask of an image size, made once (the polygon is a parameter)."""
-        if shape not in self.workspace_masks:
-            self.workspace_masks[shape] = outside_polygon(shape, self.polygon * [shape[1],
-                                                                                 shape[0]])
-        return self.workspace_masks[shape]
 
     def _keep(self, key: str, msg: Image) -> None:
         store = self.side[key]
@@ -147,7 +137,7 @@ class GraspRegionsNode(ManagedNode):
                 samples = samples.reshape(*samples.shape[:2], -1).transpose(2, 0, 1)
             scores_msg = self.side["scores"].get(stamp)
             scores = None if scores_msg is None else image_to_numpy(scores_msg).ravel()
-            ignore = self._outside_workspace(labels.shape)
+            ignore = self.outside_workspace(labels.shape)
             if anomaly_msg is not None:
                 foreign = image_to_numpy(anomaly_msg) > 0
                 if foreign.shape != labels.shape:
