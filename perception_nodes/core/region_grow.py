@@ -11,6 +11,7 @@ row/col; masks ``(P, H, W) bool``.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 
@@ -49,17 +50,25 @@ def grow_regions(rgb: np.ndarray, points: np.ndarray, height: np.ndarray | None 
     masks = np.zeros((len(points), *rgb.shape[:2]), bool)
     for i, (r, c) in enumerate(points):
         seed = int(superpixels[r, c])
-        standing = height is not None and means[seed, 3] >= min_height_m
-        region, queue = {seed}, deque([seed])
-        while queue and len(region) < max_superpixels:
+        # which superpixels the region may absorb, decided once per prompt
+        allowed = np.linalg.norm(means[:, :3] - means[seed, :3], axis=1) <= max_lab_distance
+        if height is not None and means[seed, 3] >= min_height_m:
+            allowed &= means[:, 3] >= min_height_m
+        member = np.zeros(len(means), bool)
+        member[seed] = True
+        queue, size = deque([seed]), 1
+        while queue and size < max_superpixels:
             for nb in adjacency[queue.popleft()]:
-                if nb in region:
-                    continue
-                if np.linalg.norm(means[nb, :3] - means[seed, :3]) > max_lab_distance:
-                    continue
-                if standing and means[nb, 3] < min_height_m:
-                    continue
-                region.add(nb)
-                queue.append(nb)
-        masks[i] = np.isin(superpixels, np.fromiter(region, np.int64))
+                if allowed[nb] and not member[nb]:
+                    member[nb] = True
+                    queue.append(nb)
+                    size += 1
+        masks[i] = member[superpixels]
     return masks
+
+
+def region_grow_segmenter(rgb: np.ndarray, height: np.ndarray | None = None
+                          ) -> Callable[[np.ndarray], np.ndarray]:
+    """A prompt segmenter of one frame by :func:`grow_regions`: points ``(P, 2)`` -> ``(P, H,
+    W) float32`` masks (0 or 1), the interface the learned prompt model offers."""
+    return lambda points: grow_regions(rgb, points, height).astype(np.float32)

@@ -32,7 +32,7 @@ from perception_nodes.core.instance_metrics import (
     fpr_at_tpr,
     pixel_average_precision,
 )
-from perception_nodes.core.region_grow import grow_regions
+from perception_nodes.core.region_grow import region_grow_segmenter
 from perception_nodes.eval.report import write_report
 
 MIN_INSTANCE_PX = 10
@@ -204,8 +204,7 @@ def _evaluate_scene(scene: dict, index: int, det, no_oe, plane: np.ndarray,
 
     # the classical prompt segmenter on the same FPS prompts
     inst = anomaly_instances(
-        score, lambda points: grow_regions(rgb, points, height).astype(np.float32),
-        params, rng, ignore, points=fps[:50])
+        score, region_grow_segmenter(rgb, height), params, rng, ignore, points=fps[:50])
     row("Region growing, FPS 50 + scoring + NMS + ensemble").add(
         inst.refined, positive, valid, inst.masks, inst.scores, gt)
     return len(foreign)

@@ -23,7 +23,7 @@ from perception_nodes.core.anomaly import (
     occupancy,
 )
 from perception_nodes.core.camera_model import PinholeIntrinsics
-from perception_nodes.core.region_grow import grow_regions
+from perception_nodes.core.region_grow import region_grow_segmenter
 
 PROMPT_METHODS = ("model", "region_grow")
 
@@ -71,7 +71,7 @@ class AnomalyDetector:
         """The prompt segmenter of this frame: points ``(P, 2)`` -> ``(P, H, W)`` prob."""
         if self.prompt is not None:
             return lambda points: self.prompt.predict(rgb, points)
-        return lambda points: grow_regions(rgb, points, height).astype(np.float32)
+        return region_grow_segmenter(rgb, height)
 
     def detect(self, rgb: np.ndarray, depth: np.ndarray, intrinsics: PinholeIntrinsics,
                floor_plane: np.ndarray, ignore: np.ndarray | None = None,
