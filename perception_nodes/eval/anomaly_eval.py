@@ -146,12 +146,22 @@ def _evaluate_scene(scene: dict, index: int, det, no_oe, plane: np.ndarray,
     row("Pixel score").add(score, positive, valid)
     masks, s = connected_components(score, params.threshold, ignore, MIN_INSTANCE_PX)
     row("Connected components").add(score, positive, valid, masks, s, gt)
-    seg = det.segmenter_for(rgb, height)
     empty = np.zeros_like(score)
+    # Every prompt set of the scene (oracle, FPS, K-means, random, dense grid) in one call:
+    # the prompt model encodes the image once. FPS draws the most points once; fewer points
+    # are its prefixes.
+    hot = anomalous_points(score, params.threshold, ignore)
+    prompts = {"oracle": oracle_points(gt_labels),
+               "fps": sample_points(hot, max(POINT_COUNTS), "fps", rng),
+               "kmeans": sample_points(hot, 50, "kmeans", rng),
+               "random": sample_points(hot, 50, "random", rng),
+               "grid": grid_points(score.shape, GRID_PER_SIDE, ignore)}
+    probs = dict(zip(prompts, np.split(det.segmenter_for(rgb, height)(
+        np.concatenate(list(prompts.values()))), np.cumsum(
+        [len(v) for v in prompts.values()])[:-1]), strict=True))
 
     # oracle: one prompt at each foreign object's innermost pixel
-    pts = oracle_points(gt_labels)
-    prob = seg(pts)
+    prob = probs["oracle"]
     m = prob > params.mask_threshold
     own = np.array([p[k].mean() if k.any() else 0.0 for p, k in zip(prob, m, strict=True)],
                    np.float32)
@@ -161,10 +171,7 @@ def _evaluate_scene(scene: dict, index: int, det, no_oe, plane: np.ndarray,
     row("Centre sampling (oracle) + pixel-score scoring").add(
         refine_pixel_scores(empty, m, rs), positive, valid, m, rs, gt)
 
-    # FPS prompts: one draw of the most points; fewer points are its prefixes
-    hot = anomalous_points(score, params.threshold, ignore)
-    fps = sample_points(hot, max(POINT_COUNTS), "fps", rng)
-    probs_fps = seg(fps)
+    fps, probs_fps = prompts["fps"], probs["fps"]
 
     def from_points(name: str, n: int, probs: np.ndarray, points: np.ndarray,
                     nms: bool = True, ensemble: bool = True,
@@ -186,15 +193,15 @@ def _evaluate_scene(scene: dict, index: int, det, no_oe, plane: np.ndarray,
     acc = points_table.setdefault("fps", [0, 0, 0])
     acc[0], acc[1], acc[2] = acc[0] + hits[0], acc[1] + hits[1], acc[2] + len(hits[2])
     for method in ("kmeans", "random"):
-        pts = sample_points(hot, 50, method, rng)
-        from_points(f"sampler {method}", 50, seg(pts), pts)
+        pts = prompts[method]
+        from_points(f"sampler {method}", 50, probs[method], pts)
         hits = point_hits(pts, gt_labels)
         acc = points_table.setdefault(method, [0, 0, 0])
         acc[0], acc[1], acc[2] = acc[0] + hits[0], acc[1] + hits[1], acc[2] + len(hits[2])
 
     # dense grid prompts, as SAM's automatic mask generator
-    grid = grid_points(score.shape, GRID_PER_SIDE, ignore)
-    gm = seg(grid) > params.mask_threshold
+    grid = prompts["grid"]
+    gm = probs["grid"] > params.mask_threshold
     gm = gm[gm.reshape(len(gm), score.size).sum(1) >= params.min_area_px]
     gs = mask_scores(gm, score)
     keep = mask_nms(gm, gs, params.nms_iou)
