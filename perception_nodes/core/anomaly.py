@@ -42,9 +42,14 @@ def height_above_plane(depth: np.ndarray, intrinsics: PinholeIntrinsics, plane: 
     """``(H, W) float32`` metres of each pixel's point above ``plane`` = ``(nx, ny, nz, d)``
     in the camera optical frame (``n . X + d = 0`` on the plane, ``n`` unit and pointing at
     the camera); NaN where depth is invalid."""
-    n, d = np.asarray(plane[:3], np.float64), float(plane[3])
-    pts = intrinsics.depth_to_points(np.asarray(depth, np.float32))
-    return (pts @ n + d).astype(np.float32)
+    nx, ny, nz, d = (float(v) for v in plane)
+    depth = np.asarray(depth, np.float32)
+    h, w = depth.shape
+    # n . X = z (n . ray) with ray = ((u - cx) / fx, (v - cy) / fy, 1): per frame one multiply
+    # and add over the image, no (H, W, 3) point image
+    ray_dot_n = ((np.arange(h) - intrinsics.cy) / intrinsics.fy * ny)[:, None] + \
+        ((np.arange(w) - intrinsics.cx) / intrinsics.fx * nx)[None, :] + nz
+    return (depth * ray_dot_n.astype(np.float32) + np.float32(d)).astype(np.float32)
 
 
 def occupancy(height: np.ndarray, min_height_m: float = 0.004, ramp_m: float = 0.006
