@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from perception_nodes.core.cut_paste import ObjectCrop, load_crops, save_crops
+from perception_nodes.core.cut_paste import ObjectCrop, load_crops, pack_crops
 from perception_nodes.eval.selfsup import crop_bank, grasp_masks, run_selfsup, table
 from perception_nodes.learning.data import PastedSceneDataset, SceneDataset
 from perception_nodes.sim.dataset import save_npz_atomic
@@ -21,12 +21,12 @@ def _crop(colour, h=6, w=9):
 
 def test_crop_bank_round_trips_exactly(tmp_path):
     crops = [_crop((255, 0, 0)), _crop((0, 9, 200), 3, 4)]
-    save_crops(str(tmp_path / "c.npz"), crops)
+    save_npz_atomic(tmp_path / "c.npz", **pack_crops(crops))
     back = load_crops(str(tmp_path / "c.npz"))
     assert len(back) == 2 and not list(tmp_path.glob("*.tmp"))
     for a, b in zip(crops, back, strict=True):
         assert np.array_equal(a.rgb, b.rgb) and np.array_equal(a.mask, b.mask)
-    save_crops(str(tmp_path / "empty.npz"), [])
+    save_npz_atomic(tmp_path / "empty.npz", **pack_crops([]))
     assert load_crops(str(tmp_path / "empty.npz")) == []
 
 

@@ -96,22 +96,17 @@ def paste_objects(image: np.ndarray, labels: np.ndarray, crops: list[ObjectCrop]
     return out, lut[lab]
 
 
-def save_crops(path: str, crops: list[ObjectCrop]) -> None:
-    """A crop bank as one ``.npz`` (colours and masks flattened, with their shapes), written
-    beside ``path`` and renamed over it."""
-    import os
-
+def pack_crops(crops: list[ObjectCrop]) -> dict[str, np.ndarray]:
+    """A crop bank as arrays for one ``.npz`` (write it with ``save_npz_atomic``): colours
+    and masks flattened, with their shapes."""
     shapes = np.array([c.mask.shape for c in crops], np.int64).reshape(-1, 2)
     rgb = np.concatenate([c.rgb.reshape(-1) for c in crops]) if crops else np.zeros(0, np.uint8)
     mask = np.concatenate([c.mask.reshape(-1) for c in crops]) if crops else np.zeros(0, bool)
-    tmp = f"{path}.tmp"
-    with open(tmp, "wb") as fh:
-        np.savez_compressed(fh, shapes=shapes, rgb=rgb, mask=mask)
-    os.replace(tmp, path)
+    return {"shapes": shapes, "rgb": rgb, "mask": mask}
 
 
 def load_crops(path: str) -> list[ObjectCrop]:
-    """The crops :func:`save_crops` wrote, in order."""
+    """The crops of a ``.npz`` written from :func:`pack_crops`, in order."""
     with np.load(path) as z:
         shapes, rgb, mask = z["shapes"], z["rgb"], z["mask"]
     crops, at = [], 0

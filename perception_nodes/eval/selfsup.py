@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from perception_nodes.core.confidence_masks import labels_to_masks, resize_prediction
-from perception_nodes.core.cut_paste import ObjectCrop, cut_object, save_crops
+from perception_nodes.core.cut_paste import ObjectCrop, cut_object, pack_crops
 from perception_nodes.core.grasp_segmentation import (
     contour_filter,
     prediction_filter,
@@ -31,6 +31,7 @@ from perception_nodes.core.grasp_segmentation import (
 )
 from perception_nodes.core.instance_metrics import InstanceEvaluator
 from perception_nodes.eval.report import write_report
+from perception_nodes.sim.dataset import save_npz_atomic
 from perception_nodes.sim.grasp_episodes import GraspEpisode, load_episodes
 
 MASK_SOURCES = ("subtract", "grasp")
@@ -108,7 +109,7 @@ def run_selfsup(grasps: str, masks: str, grasp_model: str | None, use_filter: bo
                          f"grasps held, none of their {masks} masks kept")
     run = Path(out)
     run.mkdir(parents=True, exist_ok=True)
-    save_crops(str(run / "crops.npz"), crops)
+    save_npz_atomic(run / "crops.npz", **pack_crops(crops))
     # how good the self-supervised masks were, from the sim's truth (never used to make
     # them): on the held grasps that lifted one item, and how many held ones did not
     single = [i for i, e in enumerate(held) if e.lifted == 1]
