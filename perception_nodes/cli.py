@@ -254,7 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("dataset", help="render simulated scenes of a split to .npz files")
     s.add_argument("--split", required=True,
-                   choices=("train", "val", "test", "anomaly_train", "anomaly_test"))
+                   choices=("train", "val", "test", "anomaly_train", "anomaly_test",
+                            "anomaly_novel"))
     s.add_argument("--count", type=int, required=True)
     s.add_argument("--start", type=int, default=0, help="offset into the split's seed range")
     s.add_argument("--out", default="data/sim")
@@ -271,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--prompt-model", default="models/prompt_segmenter.onnx",
                    help="anomaly: the point-prompted mask model")
     e.add_argument("--anomaly-split", default="anomaly_test",
-                   choices=("anomaly_test", "anomaly_train"),
+                   choices=("anomaly_test", "anomaly_novel", "anomaly_train"),
                    help="anomaly: held-out foreign objects, or the training ones (fit)")
     e.add_argument("--models", default="latent=models/latent_segmenter.onnx",
                    help="instance-ap: comma-separated 'row name=model.onnx' (Table II rows)")

@@ -63,3 +63,18 @@ def test_smoke_training_is_seeded_and_exports_a_checked_onnx(tmp_path):
     for k in (1, 3):
         assert onnx.run({"image": image, "eps": np.zeros((k, 64), np.float32)})["out"].shape \
             == (k, 4, 12, 16)
+
+
+def test_init_starts_from_a_checkpoint_and_rejects_another_architecture(tmp_path):
+    args = ["--preset", "smoke", "--data", str(tmp_path / "data")]
+    main(args + ["--out", str(tmp_path / "a")])
+    first = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)
+    main(args + ["--out", str(tmp_path / "b"), "--steps", "0", "--init",
+                 str(tmp_path / "a" / "checkpoint.pt")])
+    second = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
+    assert second["args"]["init"].endswith("checkpoint.pt")
+    for name, weights in first["model"].items():
+        assert torch.equal(weights, second["model"][name]), name
+    with pytest.raises(ValueError, match="width"):
+        main(args + ["--out", str(tmp_path / "c"), "--width", "32", "--init",
+                     str(tmp_path / "a" / "checkpoint.pt")])

@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from perception_nodes.sim.catalog import ItemSpec, sample_item
+from perception_nodes.sim.catalog import (
+    FOREIGN_TRAIN_MESHES,
+    ItemSpec,
+    mesh_extent,
+    sample_item,
+)
 from perception_nodes.sim.cell import CellConfig, PickingCell, orbit_camera_poses
 from perception_nodes.sim.suction import (
     CUP_LEAK,
@@ -51,10 +56,39 @@ def test_item_sets_are_disjoint():
     names = {s: {sample_item(s, rng).name for _ in range(400)} for s in ("train", "test")}
     assert names["train"] and names["test"]
     assert not names["train"] & names["test"]
-    foreign = {sample_item("foreign", rng).urdf for _ in range(60)}
-    assert len(foreign) >= 4 and not any("random_urdfs" in f for f in foreign)
+    foreign = [sample_item("foreign", rng) for _ in range(60)]
+    assert len({f.urdf for f in foreign}) >= 4
+    assert not any("random_urdfs" in f.urdf for f in foreign)
+    assert all(f.rgba is None for f in foreign)  # held-out foreign objects: own materials
+    train_foreign = [sample_item("foreign_train", rng) for _ in range(200)]
+    assert not {f.name for f in train_foreign} & {f.name for f in foreign}
+    assert {f.kind for f in train_foreign} == {"urdf", "mesh", "cylinder"}
+    assert 40 < sum(f.rgba is None for f in train_foreign) < 160
     with pytest.raises(ValueError):
         sample_item("validation", rng)
+
+
+def test_foreign_meshes_are_scaled_to_their_listed_size():
+    rng = np.random.default_rng(3)
+    for _ in range(100):
+        spec = sample_item("foreign_train", rng)
+        if spec.kind == "mesh":
+            longest = dict(FOREIGN_TRAIN_MESHES)[spec.mesh]
+            size = spec.size[0] * mesh_extent(spec.mesh)
+            assert 0.8 * longest - 1e-9 <= size <= 1.2 * longest + 1e-9
+
+
+def test_a_foreign_mesh_settles_in_the_tray_in_its_own_material():
+    spec = ItemSpec("mesh", "wheel", (0.08 / mesh_extent("racecar/meshes/left_front_wheel.obj"),
+                                      0.0, 0.0), 0.15, None,
+                    mesh="racecar/meshes/left_front_wheel.obj")
+    with PickingCell(SMALL, seed=0) as cell:
+        cell.stage([(spec, [0.0, 0.0, 0.08], [0, 0, 0, 1])])
+        frame = cell.render()
+        (z,) = [p[2] for p in cell.item_positions().values()]
+    pixels = frame.rgb[frame.labels == 1]
+    assert 80 < len(pixels) and 0.015 < z < 0.08
+    assert pixels.std(axis=0).mean() > 10  # textured (rim and tyre), not one flat colour
 
 
 def test_camera_intrinsics_and_depth_agree_with_the_renderer():

@@ -1,9 +1,10 @@
-"""Seed 003's Tables 1, 2, 4 and 5 on our cell: foreign objects among held-out items.
+"""Seed 003's Tables 1, 2, 4 and 5 on our cell: foreign objects in a bin of products.
 
     perception eval anomaly --scenes 200 --out docs/eval_anomaly --json
 
-Scenes: ``anomaly_test`` (held-out items, three objects of the held-out foreign set each:
-duck, teddy, mug, soccer ball, toy brick, marble), never seen by any model. Pixel metrics
+Scenes: ``anomaly_test`` (the catalogue's items, three objects of the held-out foreign set
+each: duck, teddy, mug, soccer ball, toy brick, marble, never seen by any model);
+``anomaly_novel`` puts the same foreign set among held-out items. Pixel metrics
 (pAP, FPR95) are over the tray floor region (the calibrated ignore region is left out) with
 foreign-object pixels positive, on every second row and column; instance metrics (iAP over
 IoU 0.5:0.95, iAP50) over foreign objects of at least 10 visible pixels, as seed 003 counts
@@ -98,8 +99,8 @@ def run_eval(data: str, segmenter: str, prompt_model: str, scenes: int = 200,
     from perception_nodes.sim.cell import PickingCell
     from perception_nodes.sim.dataset import generate, load_scene, split_config
 
-    if split not in ("anomaly_test", "anomaly_train"):
-        raise ValueError(f"split {split!r}: anomaly_test or anomaly_train")
+    if split not in ("anomaly_test", "anomaly_novel", "anomaly_train"):
+        raise ValueError(f"split {split!r}: anomaly_test, anomaly_novel or anomaly_train")
     with PickingCell(split_config(split), 0) as cell:
         plane, ignore, intr = cell.calibrate_floor_plane(), cell.outside_tray(0.0), \
             cell.intrinsics

@@ -70,7 +70,7 @@ def fit(model: nn.Module, data: Dataset, cfg: dict, step_losses: StepLosses
                         generator=torch.Generator().manual_seed(cfg["seed"]))
     optim = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        optim, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / cfg["steps"]))))
+        optim, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, cfg["steps"])))))
     log, step, start = [], 0, time.monotonic()
     while step < cfg["steps"]:
         data.epoch += 1

@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--outlier-exposure", type=int, default=0, metavar="N",
                     help="also train on the first N anomaly_train scenes with their foreign "
                     "objects labelled 'not an item' (for the anomaly score, seed 003)")
+    ap.add_argument("--init", default=None, metavar="CHECKPOINT",
+                    help="start from this checkpoint's weights (fine-tuning; same latent_dim "
+                    "and width) instead of random ones")
     ap.add_argument("--paste-crops", default=None, help="crop bank (.npz from `perception "
                     "selfsup`) pasted onto every training scene, 0..--paste-max per scene")
     ap.add_argument("--paste-max", type=int, default=25)
@@ -71,6 +74,8 @@ def resolve_args(args: argparse.Namespace) -> dict:
              "inpaint_px": args.inpaint_px} if args.paste_crops else {}
     if args.outlier_exposure:
         paste["outlier_exposure"] = args.outlier_exposure
+    if args.init:
+        paste["init"] = args.init
     return run_config(args, PRESETS, "scenes",
                       latent_dim=0 if args.baseline else args.latent_dim,
                       kl_warmup=list(args.kl_warmup), kl_max=args.kl_max, **paste)
@@ -125,6 +130,19 @@ def ensure_data(cfg: dict) -> Path:
     return folder
 
 
+def init_from_checkpoint(model: LatentSegmenter, cfg: dict) -> None:
+    """Load ``cfg["init"]``'s weights into ``model``; ValueError if its architecture differs.
+
+    RbA fine-tunes a trained segmenter with outlier exposure (seed 003 Sec. 3) rather than
+    training it afresh: the item hypotheses it has learned are kept."""
+    ckpt = torch.load(cfg["init"], map_location="cpu", weights_only=False)
+    theirs = {k: ckpt["args"].get(k) for k in ("latent_dim", "width")}
+    ours = {k: cfg[k] for k in ("latent_dim", "width")}
+    if theirs != ours:
+        raise ValueError(f"--init {cfg['init']} has {theirs}, this run {ours}")
+    model.load_state_dict(ckpt["model"])
+
+
 def main(argv: list[str] | None = None) -> dict:
     """Train, checkpoint, export; returns a summary (also written to OUT/summary.json)."""
     cfg = resolve_args(build_parser().parse_args(argv))
@@ -146,6 +164,8 @@ def main(argv: list[str] | None = None) -> dict:
                              "anomaly_train`")
         data.paths += extra[: cfg["outlier_exposure"]]
     model = LatentSegmenter(latent_dim=cfg["latent_dim"], width=cfg["width"]).train()
+    if cfg.get("init"):
+        init_from_checkpoint(model, cfg)
 
     def step_losses(model: LatentSegmenter, batch: dict, step: int) -> dict:
         beta = kl_beta(step, cfg["steps"], cfg["kl_warmup"], cfg["kl_max"])

@@ -169,6 +169,14 @@ class PickingCell:
         if spec.kind == "urdf":
             body = p.loadURDF(spec.urdf, position, orientation, globalScaling=spec.size[0],
                               physicsClientId=cid)
+        elif spec.kind == "mesh":
+            scale = [spec.size[0]] * 3
+            col = p.createCollisionShape(p.GEOM_MESH, fileName=spec.mesh, meshScale=scale,
+                                         physicsClientId=cid)
+            vis = p.createVisualShape(p.GEOM_MESH, fileName=spec.mesh, meshScale=scale,
+                                      physicsClientId=cid)
+            body = p.createMultiBody(spec.mass, col, vis, position, orientation,
+                                     physicsClientId=cid)
         else:
             if spec.kind == "box":
                 shape = {"shapeType": p.GEOM_BOX, "halfExtents": spec.size}
@@ -179,10 +187,12 @@ class PickingCell:
                 vis_shape = {"shapeType": p.GEOM_CYLINDER, "radius": spec.size[0],
                              "length": 2 * spec.size[1]}
             col = p.createCollisionShape(**shape, physicsClientId=cid)
-            vis = p.createVisualShape(**vis_shape, rgbaColor=spec.rgba, physicsClientId=cid)
+            vis = p.createVisualShape(**vis_shape, rgbaColor=spec.rgba or (0.5, 0.5, 0.5, 1),
+                                      physicsClientId=cid)
             body = p.createMultiBody(spec.mass, col, vis, position, orientation,
                                      physicsClientId=cid)
-        p.changeVisualShape(body, -1, rgbaColor=spec.rgba, physicsClientId=cid)
+        if spec.rgba is not None:
+            p.changeVisualShape(body, -1, rgbaColor=spec.rgba, physicsClientId=cid)
         p.changeDynamics(body, -1, lateralFriction=0.8, physicsClientId=cid)
         if spec.texture is not None:
             if spec.texture not in self._textures:

@@ -10,8 +10,11 @@ val        100,000 - 109,999    train       model selection, early stopping
 test       200,000 - 209,999    test        evaluation on held-out items only
 anomaly    300,000 - 309,999    train       anomaly training: 3 objects of
 _train                                      ``foreign_train`` among the items
-anomaly    400,000 - 409,999    test        anomaly evaluation: 3 held-out foreign
-_test                                       objects (duck, teddy, ...) among the items
+anomaly    400,000 - 409,999    train       anomaly evaluation: 3 held-out foreign
+_test                                       objects (duck, teddy, ...) among the
+                                            catalogue's items (a cell knows its SKUs)
+anomaly    500,000 - 509,999    test        the harder case: held-out foreign objects
+_novel                                      among items the models never saw
 =========  ===================  ==========  ==========================================
 
 Each scene is one compressed ``.npz`` (``rgb (H, W, 3) uint8``, ``depth (H, W) float32`` m
@@ -34,11 +37,13 @@ import numpy as np
 from perception_nodes.sim.cell import CellConfig, PickingCell
 
 SPLIT_SEEDS = {"train": (0, 100_000), "val": (100_000, 110_000), "test": (200_000, 210_000),
-               "anomaly_train": (300_000, 310_000), "anomaly_test": (400_000, 410_000)}
+               "anomaly_train": (300_000, 310_000), "anomaly_test": (400_000, 410_000),
+               "anomaly_novel": (500_000, 510_000)}
 SPLIT_ITEMS = {"train": "train", "val": "train", "test": "test", "anomaly_train": "train",
-               "anomaly_test": "test"}
+               "anomaly_test": "train", "anomaly_novel": "test"}
 # foreign objects per scene and the catalogue set they come from
-SPLIT_FOREIGN = {"anomaly_train": (3, "foreign_train"), "anomaly_test": (3, "foreign")}
+SPLIT_FOREIGN = {"anomaly_train": (3, "foreign_train"), "anomaly_test": (3, "foreign"),
+                 "anomaly_novel": (3, "foreign")}
 
 
 def split_config(split: str, width: int = 320, height: int = 240) -> CellConfig:
