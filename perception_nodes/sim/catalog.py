@@ -145,7 +145,7 @@ def _foreign_train_object(rng: np.random.Generator,
     return ItemSpec("cylinder", "tool", (float(radius), float(half_length), 0.0), 0.1, rgba)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def mesh_extent(mesh: str) -> float:
     """Longest side (file units) of the axis-aligned box around an .obj in pybullet_data."""
     path = Path(pybullet_data.getDataPath()) / mesh
