@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 import threading
@@ -106,8 +107,14 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 def _cmd_dataset(args: argparse.Namespace) -> int:
     from perception_nodes.sim.dataset import generate
+    from perception_nodes.sim.sequences import SEQUENCE_SPLITS, generate_sequences
 
-    paths = generate(args.out, args.split, args.count, args.start, args.width, args.height)
+    if args.split in SEQUENCE_SPLITS:
+        paths = generate_sequences(args.out, args.split, args.count, args.start,
+                                   args.width or 160, args.height or 120)
+    else:
+        paths = generate(args.out, args.split, args.count, args.start, args.width or 320,
+                         args.height or 240)
     print(json.dumps({"split": args.split, "scenes": len(paths),
                       "folder": str(Path(args.out) / args.split)}))
     return 0
@@ -255,12 +262,13 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("dataset", help="render simulated scenes of a split to .npz files")
     s.add_argument("--split", required=True,
                    choices=("train", "val", "test", "anomaly_train", "anomaly_test",
-                            "anomaly_novel"))
+                            "anomaly_novel", "depth_train", "depth_test"))
     s.add_argument("--count", type=int, required=True)
     s.add_argument("--start", type=int, default=0, help="offset into the split's seed range")
     s.add_argument("--out", default="data/sim")
-    s.add_argument("--width", type=int, default=320)
-    s.add_argument("--height", type=int, default=240)
+    s.add_argument("--width", type=int, default=0,
+                   help="image width (default 320; 160 for the depth_* camera sweeps)")
+    s.add_argument("--height", type=int, default=0, help="(default 240; 120 for sweeps)")
     s.set_defaults(func=_cmd_dataset)
 
     e = sub.add_parser("eval", help="evaluate a capability on a generated split")
@@ -305,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "-h`)")
     sub.add_parser("train-superpixel", add_help=False,
                    help="train the superpixel model (see `perception train-superpixel -h`)")
+    sub.add_parser("train-depth", add_help=False,
+                   help="train the monocular depth model (see `perception train-depth -h`)")
 
     m = sub.add_parser("publish-model", help="copy a training run into models/ with its "
                        "model card and manifest entry (sha256)")
@@ -370,32 +380,21 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+# subcommands that are scripts with their own parser: name -> module with main(argv)
+SCRIPTS = {
+    "train": "perception_nodes.learning.train",
+    "quantize": "perception_nodes.learning.quantize",
+    "train-grasp-seg": "perception_nodes.learning.grasp_seg_train",
+    "train-prompt-seg": "perception_nodes.learning.prompt_seg_train",
+    "train-superpixel": "perception_nodes.learning.superpixel_train",
+    "train-depth": "perception_nodes.learning.depth_train",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["train"]:  # the training script owns its arguments (and imports torch)
-        from perception_nodes.learning.train import main as train_main
-
-        train_main(argv[1:])
-        return 0
-    if argv[:1] == ["quantize"]:
-        from perception_nodes.learning.quantize import main as quantize
-
-        quantize(argv[1:])
-        return 0
-    if argv[:1] == ["train-grasp-seg"]:
-        from perception_nodes.learning.grasp_seg_train import main as train_grasp_seg
-
-        train_grasp_seg(argv[1:])
-        return 0
-    if argv[:1] == ["train-prompt-seg"]:
-        from perception_nodes.learning.prompt_seg_train import main as train_prompt_seg
-
-        train_prompt_seg(argv[1:])
-        return 0
-    if argv[:1] == ["train-superpixel"]:
-        from perception_nodes.learning.superpixel_train import main as train_superpixel
-
-        train_superpixel(argv[1:])
+    if argv[:1] and argv[0] in SCRIPTS:  # the script owns its arguments (and imports torch)
+        importlib.import_module(SCRIPTS[argv[0]]).main(argv[1:])
         return 0
     args = build_parser().parse_args(argv)
     return args.func(args)

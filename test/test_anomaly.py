@@ -116,12 +116,13 @@ def test_pixel_ap_and_fpr95_match_hand_computed_values():
 
 
 def test_floor_plane_fit_and_heights_above_it():
-    from perception_nodes.core.anomaly import fit_plane, height_above_plane, occupancy
+    from perception_nodes.core.anomaly import occupancy
     from perception_nodes.core.camera_model import PinholeIntrinsics
+    from perception_nodes.core.floor_plane import fit_floor_plane, height_above_plane
 
     intr = PinholeIntrinsics.from_fov(32, 24, 45.0)
     depth = np.full((24, 32), 0.9, np.float32)  # a floor 0.9 m straight below
-    plane = fit_plane(intr.depth_to_points(depth).reshape(-1, 3))
+    plane = fit_floor_plane(intr.depth_to_points(depth).reshape(-1, 3))
     assert np.allclose(plane, [0, 0, -1, 0.9], atol=1e-6)  # normal towards the camera
     depth[5:10, 5:10] = 0.85  # a 5 cm box
     depth[0, 0] = np.nan
@@ -131,7 +132,7 @@ def test_floor_plane_fit_and_heights_above_it():
     occ = occupancy(height)
     assert occ[7, 7] == 1.0 and occ[20, 20] == 0.0 and occ[0, 0] == 0.0
     with pytest.raises(ValueError):
-        fit_plane(np.full((5, 3), np.nan))
+        fit_floor_plane(np.full((5, 3), np.nan))
 
 
 def test_claim_averages_hypotheses_and_the_score_is_occupied_and_unclaimed():

@@ -17,39 +17,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from perception_nodes.core.camera_model import PinholeIntrinsics
 from perception_nodes.core.confidence_masks import mask_iou
 
 SAMPLERS = ("fps", "kmeans", "random")
-
-
-def fit_plane(points: np.ndarray) -> np.ndarray:
-    """Least-squares plane ``(nx, ny, nz, d)`` through ``(N, 3)`` camera-frame points (NaN
-    rows dropped), its unit normal pointing at the camera (``d > 0``): the tray floor from a
-    depth image of the empty tray, as a calibration step would measure it."""
-    pts = np.asarray(points, np.float64).reshape(-1, 3)
-    pts = pts[np.isfinite(pts).all(1)]
-    if len(pts) < 3:
-        raise ValueError(f"a plane needs 3 or more valid points, got {len(pts)}")
-    centre = pts.mean(0)
-    normal = np.linalg.svd(pts - centre, full_matrices=False)[2][-1]
-    d = -float(normal @ centre)
-    return np.array([*normal, d]) if d > 0 else np.array([*-normal, -d])
-
-
-def height_above_plane(depth: np.ndarray, intrinsics: PinholeIntrinsics, plane: np.ndarray
-                       ) -> np.ndarray:
-    """``(H, W) float32`` metres of each pixel's point above ``plane`` = ``(nx, ny, nz, d)``
-    in the camera optical frame (``n . X + d = 0`` on the plane, ``n`` unit and pointing at
-    the camera); NaN where depth is invalid."""
-    nx, ny, nz, d = (float(v) for v in plane)
-    depth = np.asarray(depth, np.float32)
-    h, w = depth.shape
-    # n . X = z (n . ray) with ray = ((u - cx) / fx, (v - cy) / fy, 1): per frame one multiply
-    # and add over the image, no (H, W, 3) point image
-    ray_dot_n = ((np.arange(h) - intrinsics.cy) / intrinsics.fy * ny)[:, None] + \
-        ((np.arange(w) - intrinsics.cx) / intrinsics.fx * nx)[None, :] + nz
-    return (depth * ray_dot_n.astype(np.float32) + np.float32(d)).astype(np.float32)
 
 
 def occupancy(height: np.ndarray, min_height_m: float = 0.004, ramp_m: float = 0.006

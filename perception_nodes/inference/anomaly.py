@@ -19,10 +19,10 @@ from perception_nodes.core.anomaly import (
     AnomalyParams,
     anomaly_instances,
     anomaly_score,
-    height_above_plane,
     occupancy,
 )
 from perception_nodes.core.camera_model import PinholeIntrinsics
+from perception_nodes.core.floor_plane import height_above_plane
 from perception_nodes.core.region_grow import region_grow_segmenter
 
 PROMPT_METHODS = ("model", "region_grow")

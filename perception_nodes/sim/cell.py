@@ -294,12 +294,12 @@ class PickingCell:
         """The tray floor as ``(nx, ny, nz, d)`` in the home camera's optical frame, fitted
         to a depth frame of the empty tray inside the floor polygon, as a cell
         is calibrated once. Ends the current scene (the cell is left empty)."""
-        from perception_nodes.core.anomaly import fit_plane
+        from perception_nodes.core.floor_plane import fit_floor_plane
 
         self.stage([], self.seed)
         depth = self.render().depth
         inside = ~self.outside_tray(0.02)
-        return fit_plane(self.intrinsics.depth_to_points(depth)[inside])
+        return fit_floor_plane(self.intrinsics.depth_to_points(depth)[inside])
 
     def silhouette(self, body: int) -> np.ndarray:
         """``(H, W) bool`` of ``body`` seen alone from the home camera: every other item moved

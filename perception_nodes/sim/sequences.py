@@ -1,0 +1,93 @@
+"""Short camera sweeps over a still bin: the monocular depth model's training data.
+
+Seed 004 Sec. III-A learns depth from a moving camera's consecutive frames; in a cell the
+moving camera is a wrist camera sweeping over the tray. Each sequence is one settled scene
+seen from ``FRAMES`` poses along a straight sweep with a little rotation:
+
+==============  ===================  ==========  ===============================
+split           seeds                item set    purpose
+==============  ===================  ==========  ===============================
+depth_train     600,000 - 609,999    train       self-supervised training
+depth_test      700,000 - 709,999    test        Table I (held-out items)
+==============  ===================  ==========  ===============================
+
+Each sequence is one ``.npz``: ``rgb (F, H, W, 3) uint8``, ``depth (F, H, W) float32`` m
+(NaN invalid; ground truth for evaluation only, never for training), ``labels (F, H, W)
+uint16`` (the instance-offset task's supervision), ``poses (F, 4, 4)`` ``T_world_camera``
+(ground truth for evaluation only), ``camera_k (3, 3)`` and ``seed``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from perception_nodes.core.camera_model import look_at
+from perception_nodes.sim.cell import CellConfig, PickingCell
+from perception_nodes.sim.dataset import save_npz_atomic
+
+FRAMES = 5
+SEQUENCE_SPLITS = {"depth_train": (600_000, 610_000, "train"),
+                   "depth_test": (700_000, 710_000, "test")}
+
+
+def sweep_poses(rng: np.random.Generator, num_frames: int = FRAMES) -> list[np.ndarray]:
+    """``T_world_camera`` poses of one sweep: start within 6 cm of the tray's centre line
+    at 0.78-0.95 m, move 1.5-3.5 cm a frame in a random direction (and up to 1 cm a frame
+    in height), looking at a floor point that drifts with the camera, with a random roll."""
+    start = np.array([*rng.uniform(-0.06, 0.06, 2), rng.uniform(0.78, 0.95)])
+    heading = rng.uniform(-np.pi, np.pi)
+    step = np.array([np.cos(heading), np.sin(heading), 0.0]) * rng.uniform(0.015, 0.035)
+    step[2] = rng.uniform(-0.01, 0.01)
+    target0 = np.array([*(start[:2] + rng.uniform(-0.04, 0.04, 2)), 0.03])
+    roll = rng.uniform(-0.4, 0.4)
+    up = np.array([np.sin(roll), np.cos(roll), 0.0])
+    centre = (num_frames - 1) / 2
+    return [look_at(start + (k - centre) * step,
+                    target0 + 0.5 * (k - centre) * np.array([step[0], step[1], 0.0]), up)
+            for k in range(num_frames)]
+
+
+def sequence_seeds(split: str, count: int, start: int = 0) -> range:
+    """Seeds of sequences ``start .. start + count`` of ``split``."""
+    if split not in SEQUENCE_SPLITS:
+        raise ValueError(f"unknown sequence split {split!r}; expected one of "
+                         f"{sorted(SEQUENCE_SPLITS)}")
+    lo, hi, _ = SEQUENCE_SPLITS[split]
+    if start < 0 or count < 0 or lo + start + count > hi:
+        raise ValueError(f"split {split} holds seeds {lo}..{hi - 1}; asked for {count} "
+                         f"from offset {start}")
+    return range(lo + start, lo + start + count)
+
+
+def generate_sequences(out_dir: Path | str, split: str, count: int, start: int = 0,
+                       width: int = 160, height: int = 120) -> list[Path]:
+    """Render ``count`` sequences of ``split`` into ``out_dir/split`` (existing ones kept, so
+    an interrupted run resumes); returns their paths."""
+    seeds = sequence_seeds(split, count, start)
+    config = CellConfig(width=width, height=height, item_split=SEQUENCE_SPLITS[split][2])
+    folder = Path(out_dir) / split
+    folder.mkdir(parents=True, exist_ok=True)
+    paths, cell = [], None
+    try:
+        for seed in seeds:
+            path = folder / f"sequence_{seed:06d}.npz"
+            paths.append(path)
+            if path.exists():
+                continue
+            if cell is None:
+                cell = PickingCell(config, seed)
+            else:
+                cell.reset(seed)
+            poses = sweep_poses(np.random.default_rng([seed, 1]))
+            frames = [cell.render(pose) for pose in poses]
+            save_npz_atomic(path, rgb=np.stack([f.rgb for f in frames]),
+                            depth=np.stack([f.depth for f in frames]),
+                            labels=np.stack([f.labels for f in frames]),
+                            poses=np.stack(poses), camera_k=cell.intrinsics.matrix,
+                            seed=np.int64(seed))
+    finally:
+        if cell is not None:
+            cell.close()
+    return paths
