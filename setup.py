@@ -6,7 +6,7 @@ from setuptools import find_packages, setup
 
 PACKAGE = "perception"
 NODES = ("sim_cell", "camera_ingest", "pick_client", "segmentation", "grasp_regions",
-         "grasp_capture", "anomaly")
+         "grasp_capture", "anomaly", "depth")
 
 setup(
     name=PACKAGE,

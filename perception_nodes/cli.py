@@ -120,6 +120,15 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
     return 0
 
 
+def _row_models(spec: str) -> dict[str, str]:
+    """``"ROW=path,ROW2=path2"`` -> ``{ROW: path, ...}``; SystemExit on an item without '='."""
+    items = [item for item in spec.split(",") if item]
+    bad = [item for item in items if "=" not in item]
+    if bad:
+        raise SystemExit(f"--models items must be 'row name=model.onnx', got {bad}")
+    return dict(item.split("=", 1) for item in items)
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     if args.capability == "grasp-segmentation":
         from perception_nodes.eval.grasp_seg_eval import GRASP_MODELS
@@ -149,9 +158,17 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.capability == "instance-ap":
         from perception_nodes.eval.selfsup import table_ii
 
-        models = dict(item.split("=", 1) for item in args.models.split(",") if item)
+        models = _row_models(args.models or "latent=models/latent_segmenter.onnx")
         out = args.out if args.out != "runs/eval/segmentation" else "runs/eval/instance_ap"
         report = table_ii(models, args.data, args.scenes, out)
+        print(json.dumps(report, indent=None if args.json else 2))
+        return 0
+    if args.capability == "depth":
+        from perception_nodes.eval.depth_eval import run_eval as run_depth
+
+        models = _row_models(args.models or "mono_depth=models/mono_depth.onnx")
+        out = args.out if args.out != "runs/eval/segmentation" else "runs/eval/depth"
+        report = run_depth(args.data, models, args.sequences, args.scenes, args.cap, out)
         print(json.dumps(report, indent=None if args.json else 2))
         return 0
     if args.capability == "superpixel":
@@ -199,7 +216,7 @@ def _cmd_pick_eval(args: argparse.Namespace) -> int:
 
     modes = args.mode.split(",")
     report = run_pick_eval(modes, args.episodes, args.picks_per_scene, args.first_seed,
-                           args.jobs, args.out or None, args.planner)
+                           args.jobs, args.out or None, args.planner, args.depth)
     print(json.dumps(report, indent=None if args.json else 2))
     return 0
 
@@ -273,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="evaluate a capability on a generated split")
     e.add_argument("capability", choices=("segmentation", "superpixel", "grasp-segmentation",
-                                          "instance-ap", "anomaly"))
+                                          "instance-ap", "anomaly", "depth"))
     e.add_argument("--anomaly-segmenter", default="models/anomaly_segmenter.onnx",
                    help="anomaly: the segmenter trained with outlier exposure (--latent is "
                    "the one without, for its pixel-score row)")
@@ -282,8 +299,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--anomaly-split", default="anomaly_test",
                    choices=("anomaly_test", "anomaly_novel", "anomaly_train"),
                    help="anomaly: held-out foreign objects, or the training ones (fit)")
-    e.add_argument("--models", default="latent=models/latent_segmenter.onnx",
-                   help="instance-ap: comma-separated 'row name=model.onnx' (Table II rows)")
+    e.add_argument("--models", default=None,
+                   help="instance-ap, depth: comma-separated 'row name=model.onnx' (the "
+                   "table's rows; default the committed latent_segmenter, mono_depth)")
+    e.add_argument("--sequences", type=int, default=100,
+                   help="depth: held-out camera sweeps for Table I")
+    e.add_argument("--cap", type=float, default=2.0, help="depth: depth cap (m)")
     e.add_argument("--grasp-data", default="data/grasps_sim",
                    help="grasp-segmentation: perception grasp-data root (test split)")
     e.add_argument("--split", choices=("val", "test"), default="test")
@@ -369,6 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--planner", default="full", choices=("full", "masks_only"),
                    help="full: the grasp_regions node's planner; masks_only: cups checked "
                    "against the masks alone (ablation)")
+    k.add_argument("--depth", default="sensor", choices=("sensor", "mono"),
+                   help="plan on the depth camera's depth or the monocular depth model's "
+                   "(metric from the calibrated floor plane)")
     k.add_argument("--out", default="", help="folder for report.json, records.json, table.md")
     k.add_argument("--json", action="store_true", help="one JSON object on one line")
     k.set_defaults(func=_cmd_pick_eval)

@@ -12,6 +12,7 @@ NODES: dict[str, tuple[str, str]] = {
     "grasp_regions": ("perception_nodes.nodes.grasp_regions", "GraspRegionsNode"),
     "grasp_capture": ("perception_nodes.nodes.grasp_capture", "GraspCaptureNode"),
     "anomaly": ("perception_nodes.nodes.anomaly", "AnomalyNode"),
+    "depth": ("perception_nodes.nodes.depth", "DepthNode"),
 }
 
 

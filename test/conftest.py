@@ -23,7 +23,8 @@ def ros_context():
 @pytest.fixture(scope="session")
 def smoke_models(tmp_path_factory):
     """A models folder with smoke-trained latent, baseline, superpixel and prompt
-    segmenters (the latent one also as the anomaly segmenter) and a manifest."""
+    segmenters (the latent one also as the anomaly segmenter), a smoke-trained monocular
+    depth model and a manifest."""
     import yaml
 
     from perception_nodes.inference.onnx_model import sha256_of
@@ -51,5 +52,11 @@ def smoke_models(tmp_path_factory):
     entries["prompt_segmenter"] = {"file": "prompt_segmenter/model.onnx",
                                    "sha256": sha256_of(path)}
     entries["anomaly_segmenter"] = entries["latent_segmenter"]  # same architecture
+    from perception_nodes.learning.depth_train import main as train_depth
+
+    train_depth(["--preset", "smoke", "--data", str(root / "data"), "--out",
+                 str(root / "mono_depth")])
+    entries["mono_depth"] = {"file": "mono_depth/model.onnx",
+                             "sha256": sha256_of(root / "mono_depth" / "model.onnx")}
     (root / "manifest.yaml").write_text(yaml.safe_dump({"models": entries}))
     return root

@@ -22,6 +22,15 @@ def fit_floor_plane(points: np.ndarray) -> np.ndarray:
     return np.array([*normal, d]) if d > 0 else np.array([*-normal, -d])
 
 
+def parse_plane(text: str) -> np.ndarray:
+    """``"nx,ny,nz,d"`` (a parameter's text) -> ``(4,)`` plane; ValueError unless the normal
+    is unit and ``d > 0``."""
+    plane = np.array([float(v) for v in text.split(",")])
+    if plane.shape != (4,) or abs(np.linalg.norm(plane[:3]) - 1.0) > 1e-3 or plane[3] <= 0:
+        raise ValueError(f"a plane needs a unit normal and d > 0 as 'nx,ny,nz,d', got {text!r}")
+    return plane
+
+
 def ray_dot_normal(intrinsics: PinholeIntrinsics, plane: np.ndarray,
                    shape: tuple[int, int]) -> np.ndarray:
     """``(H, W) float32`` ``n . ray`` with ``ray = ((u - cx) / fx, (v - cy) / fy, 1)``: a point

@@ -309,6 +309,27 @@ def bench_anomaly(repeats: int = 20) -> dict:
     return out
 
 
+def bench_depth(repeats: int = 30) -> dict:
+    """Latency of the depth node's core (:meth:`MonoDepthEstimator.metric`: the model at its
+    input size, the resize back to the image and the floor-plane scale) on a test frame."""
+    from perception_nodes.inference.depth import MonoDepthEstimator
+    from perception_nodes.inference.onnx_model import resolve_model
+    from perception_nodes.sim.cell import PickingCell
+    from perception_nodes.sim.dataset import split_config
+
+    est = MonoDepthEstimator(resolve_model("mono_depth"), "cpu")
+    out = {"measures": "RGB frame in; metric depth aligned to it out (the depth node's core, "
+                       f"CPU; model input {est.input_size[1]}x{est.input_size[0]})"}
+    for width, height in ((320, 240), (640, 480)):
+        with PickingCell(split_config("test", width, height), seed=200_000) as cell:
+            frame = cell.render()
+            plane, region = cell.calibrate_floor_plane(), ~cell.outside_tray(0.02)
+        args = (frame.rgb, frame.intrinsics, plane, region)
+        est.metric(*args)  # warm-up (and the floor depth image, made once per camera)
+        out[f"{width}x{height}"] = _time_calls(lambda a=args: est.metric(*a), repeats)
+    return out
+
+
 BENCHES: dict[str, Callable[[], dict]] = {
     "transport": lambda: {"640x480": bench_transport(640, 480),
                           "1280x720": bench_transport(1280, 720)},
@@ -319,6 +340,7 @@ BENCHES: dict[str, Callable[[], dict]] = {
     "superpixel": bench_superpixel,
     "grasp_regions": bench_grasp_regions,
     "anomaly": bench_anomaly,
+    "depth": bench_depth,
 }
 
 

@@ -29,6 +29,7 @@ from perception_nodes.core.grasp_regions import (
 from perception_nodes.sim.suction import CUP_SEALED, SuctionGripperSpec, execute_pick
 
 CONFIGURATIONS = ("baseline", "prior_mean", "confidence_mask", "superpixel", "ground_truth")
+DEPTH_SOURCES = ("sensor", "mono")  # the depth camera, or the depth node's model (seed 004)
 FIRST_SEED = 200_000  # the test split (held-out items), as `perception eval segmentation`
 
 
@@ -82,18 +83,24 @@ class Perception:
 
 def run_configuration(configuration: str, picks: int, picks_per_scene: int = 5,
                       first_seed: int = FIRST_SEED, threads: int = 0,
-                      params: GraspParams | None = None, models_dir: str | None = None
-                      ) -> list[PickRecord]:
-    """``picks`` executed picks of one configuration on scenes ``first_seed, +1, ...``."""
+                      params: GraspParams | None = None, models_dir: str | None = None,
+                      depth_source: str = "sensor") -> list[PickRecord]:
+    """``picks`` executed picks of one configuration on scenes ``first_seed, +1, ...``.
+
+    ``depth_source`` ``mono`` plans on the monocular depth model's output made metric from
+    the calibrated floor plane (the depth node's path) instead of the depth camera's."""
     from perception_nodes.sim.cell import PickingCell
     from perception_nodes.sim.dataset import split_config
 
     spec = SuctionGripperSpec()
     layout = spec.layout
     perceive = Perception(configuration, models_dir, threads)
+    depth_of = None
     records: list[PickRecord] = []
     seed = first_seed
     with PickingCell(split_config("test"), seed=seed) as cell:
+        if depth_source == "mono":
+            depth_of = _mono_depth(cell, models_dir, threads)
         while sum(r.executed for r in records) < picks:
             cell.reset(seed)
             avoid = None
@@ -104,7 +111,8 @@ def run_configuration(configuration: str, picks: int, picks_per_scene: int = 5,
                 ignore = cell.outside_tray() if avoid is None else cell.outside_tray() | avoid
                 start = time.perf_counter()
                 labels, confidence, samples = perceive(frame.rgb, frame.labels)
-                plan = plan_grasps(labels, frame.depth, frame.intrinsics, layout, params,
+                depth = frame.depth if depth_of is None else depth_of(frame)
+                plan = plan_grasps(labels, depth, frame.intrinsics, layout, params,
                                    confidence, samples, ignore)
                 seconds = time.perf_counter() - start
                 if not plan.candidates:
@@ -124,6 +132,18 @@ def run_configuration(configuration: str, picks: int, picks_per_scene: int = 5,
                     avoid = spot.astype(bool) if avoid is None else avoid | spot.astype(bool)
             seed += 1
     return records
+
+
+def _mono_depth(cell, models_dir: str | None, threads: int):
+    """``frame -> metric depth`` from the monocular model and the cell's floor calibration
+    (calibrating empties the cell: call before the first scene)."""
+    from perception_nodes.inference.depth import MonoDepthEstimator
+    from perception_nodes.inference.onnx_model import MODELS_DIR, resolve_model
+
+    estimator = MonoDepthEstimator(resolve_model("mono_depth", models_dir or MODELS_DIR),
+                                   "cpu", threads)
+    plane, region = cell.calibrate_floor_plane(), ~cell.outside_tray(0.02)
+    return lambda frame: estimator.metric(frame.rgb, frame.intrinsics, plane, region)[0]
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -175,14 +195,15 @@ PLANNERS = {"full": GraspParams(), "masks_only": GraspParams(check_clearance=Fal
 
 
 def _run_one(job: tuple) -> list[dict]:
-    configuration, picks, per_scene, first_seed, threads, planner = job
+    configuration, picks, per_scene, first_seed, threads, planner, depth_source = job
     return [asdict(r) for r in run_configuration(configuration, picks, per_scene, first_seed,
-                                                 threads, PLANNERS[planner])]
+                                                 threads, PLANNERS[planner],
+                                                 depth_source=depth_source)]
 
 
 def run_pick_eval(configurations: list[str], picks: int, picks_per_scene: int = 5,
                   first_seed: int = FIRST_SEED, jobs: int = 1, out_dir: str | None = None,
-                  planner: str = "full") -> dict:
+                  planner: str = "full", depth_source: str = "sensor") -> dict:
     """Every configuration on the same seeds; ``jobs`` processes (one ONNX thread each when
     more than one, so configurations do not fight over the cores). ``planner`` ``full`` is
     the grasp_regions node's; ``masks_only`` trusts the masks alone (an ablation)."""
@@ -191,15 +212,18 @@ def run_pick_eval(configurations: list[str], picks: int, picks_per_scene: int = 
             raise ValueError(f"unknown configuration {c!r}; one of {CONFIGURATIONS}")
     if planner not in PLANNERS:
         raise ValueError(f"unknown planner {planner!r}; one of {sorted(PLANNERS)}")
+    if depth_source not in DEPTH_SOURCES:
+        raise ValueError(f"unknown depth source {depth_source!r}; one of {DEPTH_SOURCES}")
     threads = 1 if jobs > 1 else 0
-    work = [(c, picks, picks_per_scene, first_seed, threads, planner) for c in configurations]
+    work = [(c, picks, picks_per_scene, first_seed, threads, planner, depth_source)
+            for c in configurations]
     start = time.time()
     if jobs > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             results = list(pool.map(_run_one, work))
     else:
         results = [_run_one(job) for job in work]
-    report = {"planner": planner, "picks_per_configuration": picks,
+    report = {"planner": planner, "depth": depth_source, "picks_per_configuration": picks,
               "picks_per_scene": picks_per_scene,
               "first_seed": first_seed, "jobs": jobs, "onnx_threads": threads or "all",
               "wall_s": round(time.time() - start, 1), "configurations": {}}

@@ -51,7 +51,7 @@ from perception_nodes.learning.export import OPSET, check_onnx
 PRESETS = {
     "smoke": {"height": 48, "width_px": 64, "steps": 3, "batch": 2, "sequences": 2,
               "lr": 1e-3},
-    "default": {"height": 120, "width_px": 160, "steps": 2000, "batch": 8, "sequences": 600,
+    "default": {"height": 120, "width_px": 160, "steps": 1500, "batch": 4, "sequences": 600,
                 "lr": 1e-3},
 }
 SPLIT = "depth_train"

@@ -20,6 +20,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from perception_nodes.core.anomaly import SAMPLERS, AnomalyParams
 from perception_nodes.core.confidence_masks import masks_to_labels
 from perception_nodes.core.conventions import depth_mm_to_m
+from perception_nodes.core.floor_plane import parse_plane
 from perception_nodes.core.grasp_regions import WorkspaceMask
 from perception_nodes.inference.anomaly import PROMPT_METHODS, AnomalyDetector
 from perception_nodes.inference.onnx_model import MODELS_DIR, resolve_model
@@ -67,13 +68,10 @@ class AnomalyNode(ManagedNode):
 
     def check_params(self, params: dict) -> None:
         try:
-            plane = np.array([float(v) for v in params["floor_plane"].split(",")])
+            self.plane = parse_plane(params["floor_plane"])
             self.outside_workspace = WorkspaceMask(parse_pairs(params["workspace_polygon"]))
         except ValueError as exc:
             raise ParameterValueError(f"floor_plane / workspace_polygon: {exc}") from exc
-        if plane.shape != (4,) or abs(np.linalg.norm(plane[:3]) - 1.0) > 1e-3:
-            raise ParameterValueError(f"floor_plane needs a unit normal and d, got {plane}")
-        self.plane = plane
 
     def configure_io(self) -> None:
         p = self.params

@@ -1,8 +1,9 @@
 """grasp_regions: where the arm may grasp, and the ranked suction grasps (seed 000 Sec. V-E).
 
 Subscribes, matched by exact stamp: ``segmentation/instance_labels`` (mono16),
-``segmentation/confidence`` (32FC1), ``camera/depth/image_raw`` (32FC1 m or 16UC1 mm; the
-depth node's output in a cell without a depth camera) and ``camera/color/camera_info``;
+``segmentation/confidence`` (32FC1), ``depth_topic`` (32FC1 m or 16UC1 mm: the depth
+camera's ``camera/depth/image_raw``, or in a cell without one the depth node's
+``camera/depth_mono/image_raw``) and ``camera/color/camera_info``;
 reads ``segmentation/sample_labels`` (16UC(k)) and ``segmentation/instance_scores`` of the
 same stamp when they arrived first. Publishes with the labels' header (camera optical frame):
 ``grasp/safe_regions`` mono16 (the instance label where a safe footprint centre lies),
@@ -74,6 +75,9 @@ class GraspRegionsNode(ManagedNode):
               "width and height, from calibration; no cup outside it ('' = whole image)"),
         Param("exclude_anomalies", False, "wait for anomaly/instance_labels of each frame "
               "and put no cup on a foreign object (needs the anomaly node)"),
+        Param("depth_topic", "camera/depth/image_raw", "depth image to plan on: the depth "
+              "camera's, or camera/depth_mono/image_raw from the depth node",
+              choices=("camera/depth/image_raw", "camera/depth_mono/image_raw")),
     )
 
     def __init__(self, **kwargs) -> None:
@@ -106,7 +110,7 @@ class GraspRegionsNode(ManagedNode):
                                      self.sub_qos)
         subs = [Subscriber(self, Image, "segmentation/instance_labels", self.sub_qos),
                 Subscriber(self, Image, "segmentation/confidence", self.sub_qos),
-                Subscriber(self, Image, "camera/depth/image_raw", self.sub_qos),
+                Subscriber(self, Image, self.params["depth_topic"], self.sub_qos),
                 Subscriber(self, CameraInfo, "camera/color/camera_info", self.sub_qos)]
         if self.params["exclude_anomalies"]:
             subs.append(Subscriber(self, Image, "anomaly/instance_labels", self.sub_qos))
