@@ -38,3 +38,25 @@ def test_prompt_model_card_carries_its_data_and_the_anomaly_metrics(smoke_models
     card = publish_model("latent_segmenter", smoke_models / "latent_segmenter", "CMD",
                          tmp_path / "models", tmp_path / "ap.json", "EVAL", "Paste")
     assert "Paste: AP 30.0, AP50 60.0, AP75 25.6" in card.read_text()
+
+
+def test_depth_model_card_carries_its_data_and_table_i(smoke_models, tmp_path):
+    import json
+
+    errors = {"abs_rel": 0.0512, "sq_rel": 0.001, "rmse": 0.0456, "rmse_log": 0.07,
+              "a1": 0.9612, "a2": 0.99, "a3": 1.0}
+    report = {"sequences": 4, "scenes": 3, "cap_m": 2.0,
+              "table1": {"MT DWA": errors},
+              "floor_plane_scale": {"MT DWA": {"floor_plane": errors, "median": errors,
+                                               "scale_error_median": 0.0123,
+                                               "scale_error_p90": 0.05}},
+              "stereo_motorcycle": {"MT DWA": errors}}
+    (tmp_path / "depth.json").write_text(json.dumps(report))
+    card = publish_model("mono_depth", smoke_models / "mono_depth", "CMD", tmp_path / "m",
+                         tmp_path / "depth.json", "EVAL", "MT DWA")
+    text = card.read_text()
+    assert "`depth_train`" in text and "ground-truth depth and poses never read" in text
+    assert "depth only" in text and "pose from the shared encoder" in text
+    assert "AbsRel 0.051, RMSE 0.0456 m, d<1.25 0.961" in text
+    assert "median scale error 1.2 %" in text and "Command: `EVAL`" in text
+    assert resolve_model("mono_depth", tmp_path / "m").name == "mono_depth.onnx"

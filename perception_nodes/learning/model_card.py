@@ -20,6 +20,9 @@ def write_model_card(name: str, onnx_path: Path, train_summary: Path, command: s
     if args.get("model") == "prompt_segmenter":
         _prompt_card(name, onnx_path, summary, command, eval_report, eval_command, method, out)
         return
+    if args.get("model") == "depth":
+        _depth_card(name, onnx_path, summary, command, eval_report, eval_command, method, out)
+        return
     if args.get("model") == "superpixel":
         arch = ("superpixel instance model of seed 002 (semantic, centre and 32-d embedding "
                 "heads at stride 4)")
@@ -84,6 +87,9 @@ def _extra_data_lines(args: dict) -> list[str]:
                      f"training foreign set, which is labelled 'not an item': outlier "
                      f"exposure), made with `perception dataset --split anomaly_train --count "
                      f"{args['outlier_exposure']}`")
+    if args.get("init"):
+        lines.append(f"- initialised from `{args['init']}` (fine-tuning; that run's card is "
+                     "the model it started from)")
     return lines
 
 
@@ -94,7 +100,7 @@ def _report_lines(report: dict, method: str, eval_command: str) -> list[str] | N
         r = rows[method]
         iap = f", iAP {r['iap']:.1f}, iAP50 {r['iap50']:.1f}" if "iap" in r else ""
         split = report.get("split", "anomaly_test")
-        kind = "held-out" if split == "anomaly_test" else "training"
+        kind = "training" if split == "anomaly_train" else "held-out"
         return ["", f"## Metrics ({report['scenes']} `{split}` scenes, "
                 f"{report['foreign_instances']} {kind} foreign objects)", "",
                 f"{method}: pAP {r['pap']:.1f}, FPR95 {r['fpr95']:.1f}{iap}; command: "
@@ -131,6 +137,49 @@ def _prompt_card(name: str, onnx_path: Path, summary: dict, command: str,
     if eval_report is not None:
         lines += _report_lines(json.loads(Path(eval_report).read_text()), method,
                                eval_command) or []
+    out.write_text("\n".join(lines) + "\n")
+
+
+def _depth_card(name: str, onnx_path: Path, summary: dict, command: str,
+                eval_report: Path | None, eval_command: str, method: str, out: Path) -> None:
+    args, last = summary["args"], summary["log"][-1]
+    task = (f"depth + instance offsets, {args['weighting']} weighting" if args["offsets"]
+            else "depth only")
+    lines = [
+        f"# {name}", "",
+        _file_line(onnx_path),
+        "- architecture: `perception_nodes/learning/depth_model.py` (seed 004 Sec. III: "
+        "shared encoder-decoder with MTAN soft attention per task and decoder stage, 4-scale "
+        f"disparity), {task}, pose from the {args['pose']} "
+        f"{'encoder' if args['pose'] == 'shared' else 'pose network'}, input "
+        f"{args['height']}x{args['width_px']} RGB, output depth up to scale",
+        f"- data: the first {args['sequences']} camera sweeps of `depth_train` (training items; "
+        f"seeds 600000-{600000 + args['sequences'] - 1}), made with `perception dataset "
+        f"--split depth_train --count {args['sequences']}`; self-supervised (SSIM alpha "
+        f"{args['ssim_alpha']} + L1, min over t-1 and t+1, auto-masking, smoothness "
+        f"{args['smoothness']}); ground-truth depth and poses never read",
+        f"- seed {args['seed']}; {summary['steps']} steps of batch {args['batch']}, AdamW lr "
+        f"{args['lr']} cosine; {summary['train_seconds'] / 60:.0f} min on {args['threads']} "
+        "CPU thread(s)",
+        f"- command: `{command}`",
+        "- last training losses: " + ", ".join(f"{k} {last[k]:.4g}" for k in
+                                               ("depth", "offsets") if k in last),
+        _onnx_check_line(summary),
+    ]
+    if eval_report is not None:
+        report = json.loads(Path(eval_report).read_text())
+        t = report["table1"][method]
+        fp = report["floor_plane_scale"][method]
+        photo = report["stereo_motorcycle"][method]
+        lines += ["", f"## Metrics ({report['sequences']} held-out `depth_test` sweeps; "
+                  f"{report['scenes']} held-out `test` scenes)", "",
+                  f"Median-scaled, cap {report['cap_m']} m: AbsRel {t['abs_rel']:.3f}, RMSE "
+                  f"{t['rmse']:.4f} m, d<1.25 {t['a1']:.3f}. Scaled from the tray floor (no "
+                  f"ground truth): AbsRel {fp['floor_plane']['abs_rel']:.3f}, d<1.25 "
+                  f"{fp['floor_plane']['a1']:.3f}, median scale error "
+                  f"{100 * fp['scale_error_median']:.1f} %. Real photo (stereo_motorcycle, "
+                  f"median-scaled): AbsRel {photo['abs_rel']:.3f}, d<1.25 {photo['a1']:.3f}. "
+                  f"Command: `{eval_command}`."]
     out.write_text("\n".join(lines) + "\n")
 
 
