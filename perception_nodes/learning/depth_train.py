@@ -96,7 +96,7 @@ class SweepTriplets(Dataset):
         self.items = []
         for path in paths:
             with np.load(path) as data:
-                frames = data["rgb"].shape[0]
+                frames = data["poses"].shape[0]  # the smallest array that counts frames
             self.items += [(path, t) for t in range(1, frames - 1)]
 
     def __len__(self) -> int:

@@ -88,8 +88,8 @@ def _extra_data_lines(args: dict) -> list[str]:
                      f"exposure), made with `perception dataset --split anomaly_train --count "
                      f"{args['outlier_exposure']}`")
     if args.get("init"):
-        lines.append(f"- initialised from `{args['init']}` (fine-tuning; that run's card is "
-                     "the model it started from)")
+        lines.append(f"- fine-tuned: initialised from the checkpoint `{args['init']}`, which "
+                     "the run that wrote it makes (reproduce that run first)")
     return lines
 
 
