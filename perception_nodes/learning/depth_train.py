@@ -46,7 +46,7 @@ from perception_nodes.learning.engine import (
     training_parser,
     write_summary,
 )
-from perception_nodes.learning.export import OPSET, check_onnx
+from perception_nodes.learning.export import export_checked
 
 PRESETS = {
     "smoke": {"height": 48, "width_px": 64, "steps": 3, "batch": 2, "sequences": 2,
@@ -215,17 +215,9 @@ def load_depth_checkpoint(path: Path | str) -> tuple[DepthNet, dict]:
 def export_depth_model(model: DepthNet, size: tuple[int, int], path: Path) -> float:
     """ONNX ``image (1, 3, H, W)`` -> ``out (1, 1, H, W)`` depth, then one ONNX Runtime
     check; returns the largest absolute difference (relative to the depth's scale)."""
-    wrapper = DepthExport(model).eval()
-    h, w = size
-    image = torch.from_numpy(np.random.default_rng(0).standard_normal((1, 3, h, w),
+    image = torch.from_numpy(np.random.default_rng(0).standard_normal((1, 3, *size),
                                                                       dtype=np.float32))
-    tmp = path.with_name(path.name + ".tmp")
-    torch.onnx.export(wrapper, (image,), str(tmp), input_names=["image"], output_names=["out"],
-                      opset_version=OPSET, dynamo=False)
-    with torch.no_grad():
-        expected = wrapper(image).numpy()
-    return check_onnx(tmp, {"image": image.numpy()}, expected, final=path)
-
+    return export_checked(DepthExport(model), {"image": image}, path)
 
 if __name__ == "__main__":
     main()

@@ -37,14 +37,24 @@ def export_onnx(model: LatentSegmenter, input_size: tuple[int, int], path: Path 
                                                                       dtype=np.float32))
     eps = torch.from_numpy(np.random.default_rng(1).standard_normal((check_samples, d),
                                                                     dtype=np.float32))
+    return export_checked(wrapper, {"image": image, "eps": eps}, path, tolerance,
+                          {"eps": {0: "K"}, "out": {0: "K"}})
+
+
+def export_checked(wrapper: torch.nn.Module, feeds: dict[str, torch.Tensor], path: Path | str,
+                   tolerance: float = 1e-3, dynamic_axes: dict | None = None) -> float:
+    """Export ``wrapper`` (inputs named as ``feeds``, in order; one output ``out``) to
+    ``path`` via a temporary file, run that in ONNX Runtime on ``feeds`` and compare with
+    torch (``check_onnx``). Returns the largest absolute difference."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    torch.onnx.export(wrapper, (image, eps), str(tmp), input_names=["image", "eps"],
-                      output_names=["out"], dynamic_axes={"eps": {0: "K"}, "out": {0: "K"}},
-                      opset_version=OPSET, dynamo=False)
+    args = tuple(feeds.values())
+    torch.onnx.export(wrapper.eval(), args, str(tmp), input_names=list(feeds),
+                      output_names=["out"], dynamic_axes=dynamic_axes, opset_version=OPSET,
+                      dynamo=False)
     with torch.no_grad():
-        expected = wrapper(image, eps).numpy()
-    return check_onnx(tmp, {"image": image.numpy(), "eps": eps.numpy()}, expected, tolerance,
+        expected = wrapper(*args).numpy()
+    return check_onnx(tmp, {k: v.numpy() for k, v in feeds.items()}, expected, tolerance,
                       path)
 
 

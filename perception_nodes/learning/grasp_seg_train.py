@@ -29,7 +29,7 @@ from perception_nodes.learning.engine import (
     training_parser,
     write_summary,
 )
-from perception_nodes.learning.export import OPSET, check_onnx
+from perception_nodes.learning.export import export_checked
 from perception_nodes.learning.grasp_seg_model import GraspSegmenter, weighted_bce_sum
 from perception_nodes.sim.grasp_episodes import (
     GraspEpisode,
@@ -137,16 +137,9 @@ def main(argv: list[str] | None = None) -> dict:
 def export_grasp_model(model: GraspSegmenter, path: Path) -> float:
     """ONNX (``input (1, 10, s, s)`` -> ``out (1, 2, s, s)`` probabilities), then one ONNX
     Runtime check against torch; returns the largest absolute difference."""
-    wrapper = torch.nn.Sequential(model, torch.nn.Sigmoid()).eval()
     x = torch.from_numpy(np.random.default_rng(0).random(
         (1, 10, WINDOW_PX, WINDOW_PX)).astype(np.float32))
-    tmp = path.with_name(path.name + ".tmp")
-    torch.onnx.export(wrapper, (x,), str(tmp), input_names=["input"], output_names=["out"],
-                      opset_version=OPSET, dynamo=False)
-    with torch.no_grad():
-        expected = wrapper(x).numpy()
-    return check_onnx(tmp, {"input": x.numpy()}, expected, final=path)
-
+    return export_checked(torch.nn.Sequential(model, torch.nn.Sigmoid()), {"input": x}, path)
 
 if __name__ == "__main__":
     main()

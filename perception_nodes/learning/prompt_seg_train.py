@@ -31,7 +31,7 @@ from perception_nodes.learning.engine import (
     training_parser,
     write_summary,
 )
-from perception_nodes.learning.export import OPSET, check_onnx
+from perception_nodes.learning.export import export_checked
 from perception_nodes.learning.model import STRIDE
 from perception_nodes.learning.prompt_seg_model import (
     PromptExport,
@@ -147,20 +147,12 @@ def main(argv: list[str] | None = None) -> dict:
 def export_prompt_model(model: PromptSegmenter, size: tuple[int, int], path: Path) -> float:
     """ONNX (``image (1, 3, H, W)``, ``points (P, 2)`` -> ``out (P, 1, H/4, W/4)`` logits,
     P dynamic), then one ONNX Runtime check; returns the largest absolute difference."""
-    wrapper = PromptExport(model).eval()
     h, w = size
     rng = np.random.default_rng(0)
     image = torch.from_numpy(rng.standard_normal((1, 3, h, w), dtype=np.float32))
     points = torch.from_numpy((rng.random((5, 2)) * [h, w]).astype(np.float32))
-    tmp = path.with_name(path.name + ".tmp")
-    torch.onnx.export(wrapper, (image, points), str(tmp), input_names=["image", "points"],
-                      output_names=["out"], dynamic_axes={"points": {0: "P"}, "out": {0: "P"}},
-                      opset_version=OPSET, dynamo=False)
-    with torch.no_grad():
-        expected = wrapper(image, points).numpy()
-    return check_onnx(tmp, {"image": image.numpy(), "points": points.numpy()}, expected,
-                      final=path)
-
+    return export_checked(PromptExport(model), {"image": image, "points": points}, path,
+                          dynamic_axes={"points": {0: "P"}, "out": {0: "P"}})
 
 if __name__ == "__main__":
     main()

@@ -27,7 +27,7 @@ from perception_nodes.learning.engine import (
     training_parser,
     write_summary,
 )
-from perception_nodes.learning.export import OPSET, check_onnx
+from perception_nodes.learning.export import export_checked
 from perception_nodes.learning.model import STRIDE
 from perception_nodes.learning.superpixel_model import (
     DELTA_R,
@@ -104,15 +104,9 @@ def main(argv: list[str] | None = None) -> dict:
 def export_grid_model(model: SuperpixelSegmenter, size: tuple[int, int], path: Path) -> float:
     """ONNX (``image (1, 3, h, w)`` -> ``out (1, 34, h/4, w/4)``), then one ONNX Runtime
     check against torch; returns the largest absolute difference."""
-    wrapper = GridExport(model).eval()
     image = torch.from_numpy(np.random.default_rng(0).standard_normal(
         (1, 3, *size)).astype(np.float32))
-    tmp = path.with_name(path.name + ".tmp")
-    torch.onnx.export(wrapper, (image,), str(tmp), input_names=["image"],
-                      output_names=["out"], opset_version=OPSET, dynamo=False)
-    with torch.no_grad():
-        expected = wrapper(image).numpy()
-    return check_onnx(tmp, {"image": image.numpy()}, expected, final=path)
+    return export_checked(GridExport(model), {"image": image}, path)
 
 
 if __name__ == "__main__":

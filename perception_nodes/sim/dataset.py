@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -72,18 +72,16 @@ def save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
-def generate(out_dir: Path | str, split: str, count: int, start: int = 0, width: int = 320,
-             height: int = 240) -> list[Path]:
-    """Render ``count`` scenes of ``split`` into ``out_dir/split``; existing scenes are kept
-    (so an interrupted run resumes). Returns the scene paths."""
-    config = split_config(split, width, height)
-    folder = Path(out_dir) / split
+def render_missing(folder: Path, seeds: range, config: CellConfig, stem: str,
+                   arrays: Callable[[PickingCell, int], dict[str, np.ndarray]]) -> list[Path]:
+    """``folder/STEM_SEED.npz`` for every seed, rendering (one cell, reset per seed) only the
+    files that do not exist yet, so an interrupted run resumes; ``arrays(cell, seed)`` gives
+    what a file holds once the cell shows that seed's settled scene. Returns the paths."""
     folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    cell = None
+    paths, cell = [], None
     try:
-        for seed in scene_seeds(split, count, start):
-            path = folder / f"scene_{seed:06d}.npz"
+        for seed in seeds:
+            path = folder / f"{stem}_{seed:06d}.npz"
             paths.append(path)
             if path.exists():
                 continue
@@ -91,18 +89,30 @@ def generate(out_dir: Path | str, split: str, count: int, start: int = 0, width:
                 cell = PickingCell(config, seed)
             else:
                 cell.reset(seed)
-            frame = cell.render()
-            names = np.array([it.spec.name for it in sorted(cell.items.values(),
-                                                             key=lambda it: it.label)])
-            save_npz_atomic(path, rgb=frame.rgb, depth=frame.depth, labels=frame.labels,
-                         camera_k=frame.intrinsics.matrix, item_names=names,
-                         foreign=np.array([it.label for it in cell.items.values()
-                                           if it.foreign], np.uint16),
-                         seed=np.int64(seed))
+            save_npz_atomic(path, **arrays(cell, seed), seed=np.int64(seed))
     finally:
         if cell is not None:
             cell.close()
+    return paths
+
+
+def _scene_arrays(cell: PickingCell, seed: int) -> dict[str, np.ndarray]:
+    frame = cell.render()
+    items = sorted(cell.items.values(), key=lambda it: it.label)
+    return {"rgb": frame.rgb, "depth": frame.depth, "labels": frame.labels,
+            "camera_k": frame.intrinsics.matrix,
+            "item_names": np.array([it.spec.name for it in items]),
+            "foreign": np.array([it.label for it in items if it.foreign], np.uint16)}
+
+
+def generate(out_dir: Path | str, split: str, count: int, start: int = 0, width: int = 320,
+             height: int = 240) -> list[Path]:
+    """Render ``count`` scenes of ``split`` into ``out_dir/split``; existing scenes are kept
+    (so an interrupted run resumes). Returns the scene paths."""
+    config = split_config(split, width, height)
+    folder = Path(out_dir) / split
     seeds = scene_seeds(split, count, start)
+    paths = render_missing(folder, seeds, config, "scene", _scene_arrays)
     manifest = {"split": split, "first_seed": seeds.start, "last_seed": seeds.stop - 1,
                 "count": count, "cell_config": asdict(config)}
     name = f"manifest_{seeds.start}_{seeds.stop - 1}.json"  # one per chunk: runs may share

@@ -25,7 +25,7 @@ import numpy as np
 
 from perception_nodes.core.camera_model import look_at
 from perception_nodes.sim.cell import CellConfig, PickingCell
-from perception_nodes.sim.dataset import save_npz_atomic
+from perception_nodes.sim.dataset import render_missing
 
 FRAMES = 5
 SEQUENCE_SPLITS = {"depth_train": (600_000, 610_000, "train"),
@@ -67,27 +67,13 @@ def generate_sequences(out_dir: Path | str, split: str, count: int, start: int =
     an interrupted run resumes); returns their paths."""
     seeds = sequence_seeds(split, count, start)
     config = CellConfig(width=width, height=height, item_split=SEQUENCE_SPLITS[split][2])
-    folder = Path(out_dir) / split
-    folder.mkdir(parents=True, exist_ok=True)
-    paths, cell = [], None
-    try:
-        for seed in seeds:
-            path = folder / f"sequence_{seed:06d}.npz"
-            paths.append(path)
-            if path.exists():
-                continue
-            if cell is None:
-                cell = PickingCell(config, seed)
-            else:
-                cell.reset(seed)
-            poses = sweep_poses(np.random.default_rng([seed, 1]))
-            frames = [cell.render(pose) for pose in poses]
-            save_npz_atomic(path, rgb=np.stack([f.rgb for f in frames]),
-                            depth=np.stack([f.depth for f in frames]),
-                            labels=np.stack([f.labels for f in frames]),
-                            poses=np.stack(poses), camera_k=cell.intrinsics.matrix,
-                            seed=np.int64(seed))
-    finally:
-        if cell is not None:
-            cell.close()
-    return paths
+
+    def sweep(cell: PickingCell, seed: int) -> dict[str, np.ndarray]:
+        poses = sweep_poses(np.random.default_rng([seed, 1]))
+        frames = [cell.render(pose) for pose in poses]
+        return {"rgb": np.stack([f.rgb for f in frames]),
+                "depth": np.stack([f.depth for f in frames]),
+                "labels": np.stack([f.labels for f in frames]), "poses": np.stack(poses),
+                "camera_k": cell.intrinsics.matrix}
+
+    return render_missing(Path(out_dir) / split, seeds, config, "sequence", sweep)
