@@ -161,3 +161,26 @@ def test_smoke_training_is_seeded_and_exports_a_checked_onnx(tmp_path):
     out = OnnxModel(tmp_path / "a" / "model.onnx", providers="cpu").run(
         {"image": np.zeros((1, 3, 48, 64), np.float32)})["out"]
     assert out.shape == (1, 1, 48, 64) and np.all(out >= MIN_DEPTH_M)
+
+
+def test_triplets_put_the_middle_frame_in_the_target_and_the_true_geometry_explains_it(
+        tmp_path):
+    from perception_nodes.learning.depth_train import SweepTriplets
+    from perception_nodes.sim.dataset import load_scene
+    from perception_nodes.sim.sequences import generate_sequences
+
+    paths = generate_sequences(tmp_path, "depth_train", 1, width=64, height=48)
+    data = SweepTriplets(paths, (48, 64), augment=False)
+    assert len(data) == 3  # frames 1, 2, 3 of 5 have a neighbour on each side
+    seq = load_scene(paths[0])
+    sample, (_, t) = data[1], data.items[1]
+    frames = seq["rgb"].astype(np.float32).transpose(0, 3, 1, 2) / 255
+    assert np.allclose(sample["target"].numpy(), frames[t])
+    assert np.allclose(sample["sources"][0].numpy(), frames[t - 1])
+    depth = torch.from_numpy(np.nan_to_num(seq["depth"][t], nan=0.9))[None, None].float()
+    for source, d in zip(sample["sources"], (-1, 1), strict=True):
+        pose = torch.from_numpy(np.linalg.inv(seq["poses"][t + d]) @ seq["poses"][t]).float()
+        true = photometric_error(warp(source[None], depth, sample["k_mat"][None], pose[None]),
+                                 sample["target"][None])
+        still = photometric_error(source[None], sample["target"][None])
+        assert true.median() < 0.7 * still.median()

@@ -102,8 +102,13 @@ def depth_loss(disps: list[Tensor], to_depth, target: Tensor, sources: list[Tens
                             for s, pose in zip(sources, poses, strict=True)], 1)
         best_reproj = reproj.min(1, keepdim=True).values
         if automask:
-            mask = (best_reproj < identity.min(1, keepdim=True).values).float()
-            photo = (best_reproj * mask).sum() / mask.sum().clamp(min=1)
+            best_identity = identity.min(1, keepdim=True).values
+            mask = (best_reproj < best_identity).float()
+            # Monodepth2's form: the per-pixel minimum over identity and reprojection, a mean
+            # over every pixel. Masked pixels give no gradient but keep their weight:
+            # normalising by the mask instead rewards shrinking it to the easiest pixels (a
+            # degenerate depth that explains little scored better than the true one)
+            photo = torch.minimum(best_reproj, best_identity).mean()
         else:
             photo = best_reproj.mean()
         small = fn.interpolate(target, size=disp.shape[-2:], mode="area")

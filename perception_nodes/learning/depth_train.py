@@ -51,7 +51,7 @@ from perception_nodes.learning.export import export_checked
 PRESETS = {
     "smoke": {"height": 48, "width_px": 64, "steps": 3, "batch": 2, "sequences": 2,
               "lr": 1e-3},
-    "default": {"height": 120, "width_px": 160, "steps": 1500, "batch": 4, "sequences": 600,
+    "default": {"height": 120, "width_px": 160, "steps": 2000, "batch": 4, "sequences": 600,
                 "lr": 1e-3},
 }
 SPLIT = "depth_train"
@@ -120,7 +120,7 @@ class SweepTriplets(Dataset):
                 frames, labels = frames[:, :, ::-1], labels[:, ::-1]
                 k_mat = k_mat.copy()
                 k_mat[0, 2] = (w - 1) - k_mat[0, 2]
-        target, prev, nxt = (torch.from_numpy(np.ascontiguousarray(f.transpose(2, 0, 1)))
+        prev, target, nxt = (torch.from_numpy(np.ascontiguousarray(f.transpose(2, 0, 1)))
                              for f in frames)
         return {"target": target, "sources": torch.stack([prev, nxt]),
                 "k_mat": torch.from_numpy(k_mat),
@@ -167,8 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="add the instance-offset task (multi-task, Sec. III-B)")
     ap.add_argument("--weighting", choices=WEIGHTINGS, default="dwa",
                     help="how the two tasks' losses combine (Sec. III-C)")
-    ap.add_argument("--pose", choices=POSE_MODES, default="shared",
-                    help="pose from the shared encoder or a separate pose network")
+    # separate by default: in our runs the shared encoder's pose head was slow to use the
+    # source frame at all (the same motion for t-1 and t+1 after 300 steps), as the paper
+    # found its single-task shared-pose model behind Monodepth2's separate pose network
+    ap.add_argument("--pose", choices=POSE_MODES, default="separate",
+                    help="pose from a separate pose network or the shared encoder")
     ap.add_argument("--dwa-temperature", type=float, default=2.0)
     ap.add_argument("--dwa-window", type=int, default=50, help="steps per DWA 'epoch'")
     ap.add_argument("--ssim-alpha", type=float, default=SSIM_ALPHA)
