@@ -152,7 +152,7 @@ def test_smoke_training_is_seeded_and_exports_a_checked_onnx(tmp_path):
     b = main(args + ["--out", str(tmp_path / "b"), "--offsets", "--weighting", "dwa"])
     assert a["log"][-1]["total"] == pytest.approx(b["log"][-1]["total"], rel=1e-5)
     assert a["onnx_max_abs_diff"] < 1e-3
-    c = main(args + ["--out", str(tmp_path / "c"), "--pose", "separate"])
+    c = main(args + ["--out", str(tmp_path / "c"), "--pose", "shared"])
     assert "offsets" not in c["log"][-1] and np.isfinite(c["log"][-1]["total"])
     ckpt = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)
     assert ckpt["input_size"] == (48, 64) and ckpt["args"]["weighting"] == "dwa"
