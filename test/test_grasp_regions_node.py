@@ -3,6 +3,7 @@
 import time
 
 import numpy as np
+import pytest
 from geometry_msgs.msg import PoseArray
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -45,10 +46,13 @@ def _connected(context, node, probe, pubs: dict) -> tuple[SingleThreadedExecutor
     return executor, end
 
 
-def test_top_candidate_footprint_lies_on_one_item(ros_context):
+@pytest.mark.parametrize("depth_topic", ["camera/depth/image_raw",
+                                         "camera/depth_mono/image_raw"])
+def test_top_candidate_footprint_lies_on_one_item(ros_context, depth_topic):
     frame = _staged_frame()
     node = GraspRegionsNode(context=ros_context, parameter_overrides=[
-        Parameter("workspace_polygon", value="0.3,0.24; 0.7,0.24; 0.7,0.76; 0.3,0.76")])
+        Parameter("workspace_polygon", value="0.3,0.24; 0.7,0.24; 0.7,0.76; 0.3,0.76"),
+        Parameter("depth_topic", value=depth_topic)])
     probe = Node("grasp_probe", context=ros_context)
     got = {"poses": [], "info": [], "safe": [], "markers": []}
     probe.create_subscription(PoseArray, "grasp/candidates", got["poses"].append, 10)
@@ -57,7 +61,7 @@ def test_top_candidate_footprint_lies_on_one_item(ros_context):
     probe.create_subscription(MarkerArray, "grasp/markers", got["markers"].append, 10)
     pubs = {t: probe.create_publisher(m, t, 10) for t, m in (
         ("segmentation/instance_labels", Image), ("segmentation/confidence", Image),
-        ("camera/depth/image_raw", Image), ("camera/color/camera_info", CameraInfo))}
+        (depth_topic, Image), ("camera/color/camera_info", CameraInfo))}
     executor, end = _connected(ros_context, node, probe, pubs)
     confidence = np.ones(frame.labels.shape, np.float32)
     for sec, depth in ((7, np.zeros((3, 3), np.float32)), (8, frame.depth)):
@@ -66,7 +70,7 @@ def test_top_candidate_footprint_lies_on_one_item(ros_context):
         pubs["segmentation/instance_labels"].publish(
             numpy_to_image(frame.labels, "mono16", header))
         pubs["segmentation/confidence"].publish(numpy_to_image(confidence, "32FC1", header))
-        pubs["camera/depth/image_raw"].publish(numpy_to_image(depth, "32FC1", header))
+        pubs[depth_topic].publish(numpy_to_image(depth, "32FC1", header))
         pubs["camera/color/camera_info"].publish(camera_info_msg(frame.intrinsics, header))
     while time.monotonic() < end and min(len(v) for v in got.values()) == 0:
         executor.spin_once(timeout_sec=0.05)
