@@ -184,3 +184,33 @@ def test_triplets_put_the_middle_frame_in_the_target_and_the_true_geometry_expla
                                  sample["target"][None])
         still = photometric_error(source[None], sample["target"][None])
         assert true.median() < 0.7 * still.median()
+
+
+def test_known_poses_explain_the_target_also_when_the_triplet_is_mirrored(tmp_path):
+    from perception_nodes.learning.depth_train import SweepTriplets
+    from perception_nodes.sim.dataset import load_scene
+    from perception_nodes.sim.sequences import generate_sequences
+
+    paths = generate_sequences(tmp_path, "depth_train", 1, width=64, height=48)
+    data = SweepTriplets(paths, (48, 64), augment=True)
+    seq = load_scene(paths[0])
+    t = data.items[1][1]
+    depth = np.nan_to_num(seq["depth"][t], nan=0.9)
+    flipped = 0
+    for epoch in range(6):
+        data.epoch = epoch
+        s = data[1]
+        frame = seq["rgb"][t].astype(np.float32).transpose(2, 0, 1)
+        target = s["target"].numpy()
+        mirrored = np.corrcoef(target.ravel(), frame[..., ::-1].ravel())[0, 1] > \
+            np.corrcoef(target.ravel(), frame.ravel())[0, 1]
+        d = torch.from_numpy(depth[:, ::-1].copy() if mirrored else depth)[None, None].float()
+        flipped += mirrored
+        for source, pose in zip(s["sources"], s["known_poses"], strict=True):
+            true = photometric_error(warp(source[None], d, s["k_mat"][None], pose[None]),
+                                     s["target"][None])
+            still = photometric_error(source[None], s["target"][None])
+            assert true.median() < 0.7 * still.median(), (epoch, mirrored)
+    assert 0 < flipped < 6
+    with pytest.raises(ValueError):
+        DepthNet(pose="known").pose(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 8))

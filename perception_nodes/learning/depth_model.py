@@ -22,7 +22,9 @@ from torch.nn import functional as fn
 
 MIN_DEPTH_M, MAX_DEPTH_M = 0.1, 10.0
 SCALES = 4  # decoder outputs at 1/8, 1/4, 1/2 and 1/1 of the input
-POSE_MODES = ("shared", "separate")
+# "known": no pose network; the camera motion comes from the arm's kinematics (a wrist
+# camera's pose is known in a robot cell), which also makes the learned depth metric
+POSE_MODES = ("shared", "separate", "known")
 
 
 def _conv(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
@@ -149,7 +151,7 @@ class DepthNet(nn.Module):
         if pose == "shared":
             self.pose_attention = Attention(2 * Encoder.channels[3])
             self.pose_head = PoseHead(2 * Encoder.channels[3], 64, stem=False)
-        else:
+        elif pose == "separate":
             self.pose_head = PoseHead(6, 32, stem=True)
 
     def forward(self, image: Tensor) -> dict[str, Tensor | list[Tensor]]:
@@ -164,6 +166,8 @@ class DepthNet(nn.Module):
 
     def pose(self, target: Tensor, source: Tensor) -> Tensor:
         """Axis-angle and translation of ``T_target->source`` ``(B, 6)``."""
+        if self.pose_mode == "known":
+            raise ValueError("pose mode 'known' has no pose network: the poses are given")
         if self.pose_mode == "shared":
             pair = torch.cat([self.encoder(target)[-1], self.encoder(source)[-1]], dim=1)
             return self.pose_head(self.pose_attention(pair))

@@ -6,7 +6,8 @@
 
 Data: the first ``--sequences`` sweeps of ``depth_train`` (``sim.sequences``); every frame
 with a neighbour on each side is a target, its neighbours the sources (t-1, t+1). Depth and
-pose are learned from the images alone (ground-truth depth and poses are never read); the
+pose are learned from the images alone (ground-truth depth is never read; the recorded
+camera poses only with ``--pose known``, as a robot knows its wrist camera's pose); the
 instance-offset task (``--offsets``) is supervised by the sim's instance labels, as the
 paper's is by Mask R-CNN masks. Colour jitter (the same for the three frames) and a
 horizontal flip (of the three frames and the intrinsics) augment.
@@ -108,6 +109,9 @@ class SweepTriplets(Dataset):
         with np.load(path) as data:
             rgb = data["rgb"][t - 1: t + 2]
             labels = data["labels"][t]
+            world = data["poses"]
+            # T_target->source from the arm's kinematics, read only by --pose known
+            known = np.stack([np.linalg.inv(world[t + d]) @ world[t] for d in (-1, 1)])
             k_mat = scaled_intrinsics(data["camera_k"], rgb.shape[1:3], self.size)
         frames = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in rgb])
         labels = cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
@@ -120,10 +124,14 @@ class SweepTriplets(Dataset):
                 frames, labels = frames[:, :, ::-1], labels[:, ::-1]
                 k_mat = k_mat.copy()
                 k_mat[0, 2] = (w - 1) - k_mat[0, 2]
+                # the mirrored world: x negated in both camera frames
+                flip = np.diag([-1.0, 1.0, 1.0, 1.0])
+                known = flip @ known @ flip
         prev, target, nxt = (torch.from_numpy(np.ascontiguousarray(f.transpose(2, 0, 1)))
                              for f in frames)
         return {"target": target, "sources": torch.stack([prev, nxt]),
                 "k_mat": torch.from_numpy(k_mat),
+                "known_poses": torch.from_numpy(known.astype(np.float32)),
                 "offsets": torch.from_numpy(instance_offsets(np.ascontiguousarray(labels))),
                 "on_instance": torch.from_numpy((labels > 0).astype(np.float32))[None]}
 
@@ -148,7 +156,10 @@ class DepthTraining(torch.nn.Module):
         target = normalise(batch["target"])
         out = self.net(target)
         sources = list(batch["sources"].unbind(1))
-        poses = [pose_matrix(self.net.pose(target, normalise(s))) for s in sources]
+        if self.net.pose_mode == "known":
+            poses = list(batch["known_poses"].unbind(1))
+        else:
+            poses = [pose_matrix(self.net.pose(target, normalise(s))) for s in sources]
         ld, mask = depth_loss(out["disp"], disparity_to_depth, batch["target"], sources, poses,
                               batch["k_mat"], self.alpha, self.smoothness)
         parts = {"depth": ld, "automask": mask.mean()}
@@ -171,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     # source frame at all (the same motion for t-1 and t+1 after 300 steps), as the paper
     # found its single-task shared-pose model behind Monodepth2's separate pose network
     ap.add_argument("--pose", choices=POSE_MODES, default="separate",
-                    help="pose from a separate pose network or the shared encoder")
+                    help="pose from a separate pose network, the shared encoder, or known "
+                    "(the arm's kinematics: the sweep's recorded camera poses)")
     ap.add_argument("--dwa-temperature", type=float, default=2.0)
     ap.add_argument("--dwa-window", type=int, default=50, help="steps per DWA 'epoch'")
     ap.add_argument("--ssim-alpha", type=float, default=SSIM_ALPHA)
