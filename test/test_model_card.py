@@ -55,7 +55,7 @@ def test_depth_model_card_carries_its_data_and_table_i(smoke_models, tmp_path):
     card = publish_model("mono_depth", smoke_models / "mono_depth", "CMD", tmp_path / "m",
                          tmp_path / "depth.json", "EVAL", "MT DWA")
     text = card.read_text()
-    assert "`depth_train`" in text and "ground-truth depth and poses never read" in text
+    assert "`depth_train`" in text and "ground-truth depth never read" in text
     assert "depth only" in text and "pose from the separate pose network" in text
     assert "AbsRel 0.051, RMSE 0.0456 m, d<1.25 0.961" in text
     assert "median scale error 1.2 %" in text and "Command: `EVAL`" in text

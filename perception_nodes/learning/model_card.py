@@ -145,19 +145,22 @@ def _depth_card(name: str, onnx_path: Path, summary: dict, command: str,
     args, last = summary["args"], summary["log"][-1]
     task = (f"depth + instance offsets, {args['weighting']} weighting" if args["offsets"]
             else "depth only")
+    pose = {"shared": "pose from the shared encoder",
+            "separate": "pose from the separate pose network",
+            "known": "camera motion known from the arm's kinematics (the sweeps' recorded "
+                     "poses), so depth is learned in metres"}[args["pose"]]
     lines = [
         f"# {name}", "",
         _file_line(onnx_path),
         "- architecture: `perception_nodes/learning/depth_model.py` (seed 004 Sec. III: "
         "shared encoder-decoder with MTAN soft attention per task and decoder stage, 4-scale "
-        f"disparity), {task}, pose from the {args['pose']} "
-        f"{'encoder' if args['pose'] == 'shared' else 'pose network'}, input "
-        f"{args['height']}x{args['width_px']} RGB, output depth up to scale",
+        f"disparity), {task}, {pose}, input {args['height']}x{args['width_px']} RGB, output "
+        "depth (up to scale unless the motion was known)",
         f"- data: the first {args['sequences']} camera sweeps of `depth_train` (training items; "
         f"seeds 600000-{600000 + args['sequences'] - 1}), made with `perception dataset "
         f"--split depth_train --count {args['sequences']}`; self-supervised (SSIM alpha "
         f"{args['ssim_alpha']} + L1, min over t-1 and t+1, auto-masking, smoothness "
-        f"{args['smoothness']}); ground-truth depth and poses never read",
+        f"{args['smoothness']}); ground-truth depth never read",
         f"- seed {args['seed']}; {summary['steps']} steps of batch {args['batch']}, AdamW lr "
         f"{args['lr']} cosine; {summary['train_seconds'] / 60:.0f} min on {args['threads']} "
         "CPU thread(s)",
