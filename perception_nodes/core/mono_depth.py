@@ -53,18 +53,25 @@ def floor_plane_scale(pred: np.ndarray, floor_depth: np.ndarray, region: np.ndar
     return scale
 
 
+def evaluated_pixels(gt: np.ndarray, pred: np.ndarray, min_depth: float = 1e-3,
+                     max_depth: float = 80.0) -> np.ndarray:
+    """``(H, W) bool``: the pixels Table I scores, finite ground truth in ``(min_depth,
+    max_depth]`` (the depth cap) and a finite prediction."""
+    gt = np.asarray(gt)
+    return np.isfinite(gt) & (gt > min_depth) & (gt <= max_depth) & np.isfinite(pred)
+
+
 def depth_errors(gt: np.ndarray, pred: np.ndarray, min_depth: float = 1e-3,
                  max_depth: float = 80.0) -> dict[str, float]:
     """Table I's metrics of one image over pixels with finite ground truth in
     ``(min_depth, max_depth]`` (the depth cap); the prediction is clipped to the same range
     as in the KITTI protocol. ``a1..a3`` are the shares with ``max(gt/pred, pred/gt)`` under
     1.25, 1.25^2, 1.25^3."""
-    gt = np.asarray(gt, np.float64)
-    pred = np.asarray(pred, np.float64)
-    valid = np.isfinite(gt) & (gt > min_depth) & (gt <= max_depth) & np.isfinite(pred)
+    valid = evaluated_pixels(gt, pred, min_depth, max_depth)
     if not valid.any():
         raise ValueError("no valid ground-truth pixels")
-    g, p = gt[valid], np.clip(pred[valid], min_depth, max_depth)
+    g = np.asarray(gt, np.float64)[valid]
+    p = np.clip(np.asarray(pred, np.float64)[valid], min_depth, max_depth)
     thresh = np.maximum(g / p, p / g)
     return {"abs_rel": float(np.mean(np.abs(g - p) / g)),
             "sq_rel": float(np.mean((g - p) ** 2 / g)),

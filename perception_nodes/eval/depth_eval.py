@@ -21,7 +21,7 @@ import numpy as np
 
 from perception_nodes.core.mono_depth import (
     depth_errors,
-    floor_plane_scale,
+    evaluated_pixels,
     mean_errors,
     median_scale,
 )
@@ -32,9 +32,16 @@ CONSTANT = "Constant depth"
 MIN_DEPTH_M = 0.1
 
 
-def _errors(gt: np.ndarray, pred: np.ndarray, cap: float) -> dict[str, float]:
-    valid = np.isfinite(gt) & (gt > MIN_DEPTH_M) & (gt <= cap) & np.isfinite(pred)
-    return depth_errors(gt, pred * median_scale(gt, pred, valid), MIN_DEPTH_M, cap)
+def _errors(gt: np.ndarray, pred: np.ndarray, cap: float, min_depth: float = MIN_DEPTH_M
+            ) -> dict[str, float]:
+    """Table I's metrics of ``pred`` median-scaled to ``gt``."""
+    scale = _median_scale(gt, pred, cap, min_depth)
+    return depth_errors(gt, pred * scale, min_depth, cap)
+
+
+def _median_scale(gt: np.ndarray, pred: np.ndarray, cap: float,
+                  min_depth: float = MIN_DEPTH_M) -> float:
+    return median_scale(gt, pred, evaluated_pixels(gt, pred, min_depth, cap))
 
 
 def run_eval(data: str, models: dict[str, str], sequences: int = 100, scenes: int = 100,
@@ -66,28 +73,28 @@ def run_eval(data: str, models: dict[str, str], sequences: int = 100, scenes: in
 
 
 def _floor_plane_rows(estimators: dict, scenes: list[dict], cap: float) -> dict:
-    from perception_nodes.core.camera_model import PinholeIntrinsics
+    """Each model through the depth node's path (:meth:`MonoDepthEstimator.metric` with the
+    cell's calibration) against the same prediction median-scaled to the ground truth."""
     from perception_nodes.sim.cell import PickingCell
     from perception_nodes.sim.dataset import split_config
 
     with PickingCell(split_config("test"), 0) as cell:
-        plane = cell.calibrate_floor_plane()
-        region = ~cell.outside_tray(0.02)
+        plane, region, intr = cell.calibrate_floor_plane(), ~cell.outside_tray(0.02), \
+            cell.intrinsics
     rows = {}
     for name, est in estimators.items():
         floor_scaled, median_scaled, scale_error = [], [], []
         for scene in scenes:
             gt = scene["depth"]
-            k = scene["camera_k"]
-            intr = PinholeIntrinsics(gt.shape[1], gt.shape[0], k[0, 0], k[1, 1], k[0, 2],
-                                     k[1, 2])
-            rel = est.relative(scene["rgb"])
-            s = floor_plane_scale(rel, est.floor_depth(intr, plane, rel.shape), region)
-            valid = np.isfinite(gt) & (gt > MIN_DEPTH_M) & (gt <= cap)
-            s_median = median_scale(gt, rel, valid)
-            floor_scaled.append(depth_errors(gt, rel * s, MIN_DEPTH_M, cap))
-            median_scaled.append(depth_errors(gt, rel * s_median, MIN_DEPTH_M, cap))
-            scale_error.append(abs(s / s_median - 1.0))
+            if gt.shape != region.shape:
+                raise ValueError(f"scene of {gt.shape} vs the calibrated camera's "
+                                 f"{region.shape}")
+            metric, _ = est.metric(scene["rgb"], intr, plane, region)
+            # the median factor on top of the floor's: 1 when the floor got it right
+            correction = _median_scale(gt, metric, cap)
+            floor_scaled.append(depth_errors(gt, metric, MIN_DEPTH_M, cap))
+            median_scaled.append(depth_errors(gt, metric * correction, MIN_DEPTH_M, cap))
+            scale_error.append(abs(1.0 / correction - 1.0))
         rows[name] = {"floor_plane": mean_errors(floor_scaled),
                       "median": mean_errors(median_scaled),
                       "scale_error_median": float(np.median(scale_error)),
@@ -103,9 +110,7 @@ def _photo_rows(estimators: dict) -> dict:
         gt = np.where(np.isfinite(disparity) & (disparity > 0), 1.0 / disparity, np.nan)
     rows = {CONSTANT: depth_errors(gt, np.full(gt.shape, np.nanmedian(gt)), 0.0, np.inf)}
     for name, est in estimators.items():
-        rel = est.relative(left)
-        valid = np.isfinite(gt)
-        rows[name] = depth_errors(gt, rel * median_scale(gt, rel, valid), 0.0, np.inf)
+        rows[name] = _errors(gt, est.relative(left), np.inf, min_depth=0.0)
     return rows
 
 
