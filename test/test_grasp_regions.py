@@ -190,6 +190,8 @@ def test_workspace_mask_scales_fractions_to_each_size_once():
     small, big = mask((8, 8)), mask((80, 80))
     assert not small[4, 4] and small[0, 0] and not big[40, 40] and big[5, 5]
     assert mask((8, 8)) is small  # made once per size
+    assert np.array_equal(mask.inside((8, 8)), ~small) and mask.inside((8, 8)) is \
+        mask.inside((8, 8))
     assert not WorkspaceMask(np.zeros((0, 2)))((4, 4)).any()
     with pytest.raises(ValueError):
         WorkspaceMask(np.array([[0.1, 0.1], [0.2, 0.2]]))

@@ -170,6 +170,7 @@ class WorkspaceMask:
             raise ValueError(f"a workspace polygon needs 3 corners or none, got "
                              f"{len(self.polygon)}")
         self._masks: dict[tuple[int, int], np.ndarray] = {}
+        self._inside: dict[tuple[int, int], np.ndarray] = {}
 
     def __call__(self, shape: tuple[int, int]) -> np.ndarray:
         """``(H, W) bool``, True outside the polygon."""
@@ -177,6 +178,13 @@ class WorkspaceMask:
         if shape not in self._masks:
             self._masks[shape] = outside_polygon(shape, self.polygon * [shape[1], shape[0]])
         return self._masks[shape]
+
+    def inside(self, shape: tuple[int, int]) -> np.ndarray:
+        """``(H, W) bool``, True inside the polygon (the complement, also made once)."""
+        shape = (int(shape[0]), int(shape[1]))
+        if shape not in self._inside:
+            self._inside[shape] = ~self(shape)
+        return self._inside[shape]
 
 
 def _disk_kernel(radius_px: int) -> np.ndarray:

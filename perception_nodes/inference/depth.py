@@ -42,7 +42,7 @@ class MonoDepthEstimator:
         h, w = rgb.shape[:2]
         if out.shape != (h, w):
             out = cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
-        return out.astype(np.float32)
+        return out.astype(np.float32, copy=False)
 
     def metric(self, rgb: np.ndarray, intrinsics: PinholeIntrinsics, floor_plane: np.ndarray,
                region: np.ndarray) -> tuple[np.ndarray, float]:
@@ -50,7 +50,8 @@ class MonoDepthEstimator:
         rel = self.relative(rgb)
         floor = self.floor_depth(intrinsics, floor_plane, rel.shape)
         scale = floor_plane_scale(rel, floor, region)
-        return (rel * np.float32(scale)).astype(np.float32), scale
+        rel *= np.float32(scale)  # rel is this call's own array: scaled in place
+        return rel, scale
 
     def floor_depth(self, intrinsics: PinholeIntrinsics, floor_plane: np.ndarray,
                     shape: tuple[int, int]) -> np.ndarray:

@@ -84,7 +84,7 @@ class DepthNode(ManagedNode):
                     raise ValueError(f"camera_info is {intrinsics.width}x{intrinsics.height}, "
                                      f"the image {rgb.shape[1]}x{rgb.shape[0]}")
                 depth, scale = self.estimator.metric(
-                    rgb, intrinsics, self.plane, ~self.outside_floor(rgb.shape[:2]))
+                    rgb, intrinsics, self.plane, self.outside_floor.inside(rgb.shape[:2]))
                 self.health.info["scale"] = f"{scale:.4f}"
         except (ImageConversionError, ValueError) as exc:
             self.health.malformed(str(exc))
