@@ -55,8 +55,51 @@ def test_smoke_training_exports_a_checked_onnx_and_the_runner_reads_it(tmp_path)
     assert first["log"][-1]["total"] == pytest.approx(second["log"][-1]["total"], rel=1e-5)
     assert first["onnx_max_abs_diff"] < 1e-3 and first["args"]["splits"] == [
         "train", "anomaly_train"]
+    assert first["args"]["inputs"] == "rgbh" and len(first["args"]["floor_plane"]) == 4
     runner = PromptSegRunner(tmp_path / "a" / "model.onnx", "cpu")
+    assert runner.needs_height
     rgb = np.random.default_rng(0).integers(0, 255, (96, 128, 3), dtype=np.uint8)
-    prob = runner.predict(rgb, np.array([[10, 10], [50, 100]]))
+    height = np.zeros((96, 128), np.float32)
+    height[40:60, 90:110], height[0, :] = 0.05, np.nan
+    prompts = np.array([[10, 10], [50, 100]])
+    with pytest.raises(ValueError, match="height"):
+        runner.predict(rgb, prompts)
+    prob = runner.predict(rgb, prompts, height)
     assert prob.shape == (2, 96, 128) and ((prob >= 0) & (prob <= 1)).all()
-    assert runner.predict(rgb, np.zeros((0, 2))).shape == (0, 96, 128)
+    flat = runner.predict(rgb, prompts, np.zeros_like(height))
+    assert not np.allclose(prob, flat)  # the height channel reaches the masks
+    assert runner.predict(rgb, np.zeros((0, 2)), height).shape == (0, 96, 128)
+
+
+def test_height_channel_is_clipped_scaled_and_nan_safe():
+    from perception_nodes.core.instance_encoding import preprocess_height, preprocess_rgbh
+
+    height = np.array([[0.0, 0.05], [np.nan, 1.0], [-0.2, 0.1]], np.float32)
+    out = preprocess_height(height, (3, 2))
+    assert out.shape == (1, 1, 3, 2) and out.dtype == np.float32
+    assert np.allclose(out[0, 0], [[0.0, 1.0], [0.0, 5.0], [0.0, 2.0]])
+    rgb = np.zeros((3, 2, 3), np.uint8)
+    assert preprocess_rgbh(rgb, height, (3, 2)).shape == (1, 4, 3, 2)
+    with pytest.raises(ValueError, match="aligned"):
+        preprocess_rgbh(rgb, height[:2], (3, 2))
+
+
+def test_training_height_is_flipped_with_the_image(tmp_path):
+    from perception_nodes.learning.data import load_training_scene_with_height
+
+    k = np.array([[50.0, 0, 15.5], [0, 50.0, 11.5], [0, 0, 1]])
+    depth = np.full((24, 32), 1.0, np.float32)
+    depth[2:8, 3:9] = 0.9  # an object 10 cm tall in the top-left corner
+    labels = np.zeros((24, 32), np.uint16)
+    labels[2:8, 3:9] = 1
+    rgb = np.zeros((24, 32, 3), np.uint8)
+    np.savez(tmp_path / "scene.npz", rgb=rgb, depth=depth, labels=labels, camera_k=k)
+    plane = np.array([0.0, 0.0, -1.0, 1.0])  # the floor 1 m ahead, facing the camera
+    flips = 0
+    for seed in range(8):
+        _, lab, height = load_training_scene_with_height(
+            tmp_path / "scene.npz", (24, 32), np.random.default_rng(seed), plane)
+        assert np.allclose(height[lab == 1], 0.1, atol=1e-5)
+        assert np.allclose(height[lab == 0], 0.0, atol=1e-5)
+        flips += int(lab[2, 3] == 0)
+    assert flips > 0  # some draws flipped, and the height followed

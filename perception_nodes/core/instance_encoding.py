@@ -21,6 +21,9 @@ import numpy as np
 from perception_nodes.core.confidence_masks import InstancePrediction
 
 IMAGE_MEAN, IMAGE_STD = 0.5, 0.25
+# the height channel of RGB-H models: metres above the tray floor in units of 5 cm, clipped at
+# 25 cm (taller than any item), so it spans about the range of the normalised colour channels
+HEIGHT_UNIT_M, HEIGHT_CLIP_M = 0.05, 0.25
 HEATMAP_SIGMA_CELLS = 1.5
 
 
@@ -36,6 +39,31 @@ def preprocess(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
     x = (rgb.astype(np.float32) / 255.0 - IMAGE_MEAN) / IMAGE_STD
     return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+
+
+def preprocess_height(height: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``(H, W) float32`` metres above the tray floor (NaN unknown) to the network's height
+    channel ``(1, 1, h, w) float32``: clipped to [0, ``HEIGHT_CLIP_M``] in units of
+    ``HEIGHT_UNIT_M``; unknown height reads as the floor (0); area resize to ``size``."""
+    height = np.asarray(height, np.float32)
+    if height.ndim != 2:
+        raise ValueError(f"expected an (H, W) height image, got {height.shape}")
+    x = np.clip(np.nan_to_num(height, nan=0.0, posinf=0.0, neginf=0.0), 0.0, HEIGHT_CLIP_M)
+    h, w = size
+    if x.shape != (h, w):
+        x = cv2.resize(x, (w, h), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray((x / HEIGHT_UNIT_M)[None, None].astype(np.float32))
+
+
+def preprocess_rgbh(rgb: np.ndarray, height: np.ndarray | None, size: tuple[int, int]
+                    ) -> np.ndarray:
+    """The input of RGB-H models ``(1, 4, h, w) float32``: :func:`preprocess` of the colour
+    image and :func:`preprocess_height` of the aligned height image (``(H, W)`` metres)."""
+    if height is None:
+        raise ValueError("this model reads colour and height above the floor; got no height")
+    if np.shape(height) != rgb.shape[:2]:
+        raise ValueError(f"height {np.shape(height)} not aligned with the image {rgb.shape}")
+    return np.concatenate([preprocess(rgb, size), preprocess_height(height, size)], axis=1)
 
 
 def grid_labels(labels: np.ndarray, stride: int) -> np.ndarray:

@@ -70,7 +70,7 @@ class AnomalyDetector:
     def segmenter_for(self, rgb: np.ndarray, height: np.ndarray):
         """The prompt segmenter of this frame: points ``(P, 2)`` -> ``(P, H, W)`` prob."""
         if self.prompt is not None:
-            return lambda points: self.prompt.predict(rgb, points)
+            return lambda points: self.prompt.predict(rgb, points, height)
         return region_grow_segmenter(rgb, height)
 
     def detect(self, rgb: np.ndarray, depth: np.ndarray, intrinsics: PinholeIntrinsics,

@@ -10,7 +10,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from perception_nodes.core.camera_model import PinholeIntrinsics
 from perception_nodes.core.cut_paste import ObjectCrop, paste_objects
+from perception_nodes.core.floor_plane import height_above_plane
 from perception_nodes.core.instance_encoding import encode_instances, preprocess
 from perception_nodes.learning.model import STRIDE
 from perception_nodes.sim.dataset import load_scene
@@ -22,22 +24,49 @@ def load_training_scene(path: Path, size: tuple[int, int], rng: np.random.Genera
     random flips and a brightness gain of 0.8..1.2 when ``rng`` is given; contiguous. With
     ``foreign_as_background`` the scene's foreign objects are labelled 0: not an item
     (outlier exposure, as RbA's fine-tuning on pasted OoD objects, seed 003 Sec. 3)."""
+    rgb, labels, _ = _load_scene(path, size, rng, foreign_as_background, None)
+    return rgb, labels
+
+
+def load_training_scene_with_height(path: Path, size: tuple[int, int],
+                                    rng: np.random.Generator | None, floor_plane: np.ndarray
+                                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`load_training_scene` plus the ``(h, w) float32`` height above ``floor_plane``
+    (the cell's calibrated tray floor, optical frame) in metres from the scene's depth and
+    intrinsics, flipped with the image (NaN where depth is invalid)."""
+    rgb, labels, height = _load_scene(path, size, rng, False, floor_plane)
+    return rgb, labels, height
+
+
+def _load_scene(path: Path, size: tuple[int, int], rng: np.random.Generator | None,
+                foreign_as_background: bool, floor_plane: np.ndarray | None):
     scene = load_scene(path)
     rgb, labels = scene["rgb"], scene["labels"]
+    height = None
+    if floor_plane is not None:
+        k = scene["camera_k"]
+        intr = PinholeIntrinsics(labels.shape[1], labels.shape[0], float(k[0, 0]),
+                                 float(k[1, 1]), float(k[0, 2]), float(k[1, 2]))
+        height = height_above_plane(scene["depth"], intr, floor_plane)
     if foreign_as_background and "foreign" in scene and len(scene["foreign"]):
         labels = np.where(np.isin(labels, scene["foreign"]), 0, labels).astype(labels.dtype)
     h, w = size
     if labels.shape != (h, w):
         labels = cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
         rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
+        if height is not None:
+            height = cv2.resize(height, (w, h), interpolation=cv2.INTER_NEAREST)
     if rng is not None:
         if rng.uniform() < 0.5:
             rgb, labels = rgb[:, ::-1], labels[:, ::-1]
+            height = None if height is None else height[:, ::-1]
         if rng.uniform() < 0.5:
             rgb, labels = rgb[::-1], labels[::-1]
+            height = None if height is None else height[::-1]
         gain = rng.uniform(0.8, 1.2)
         rgb = np.clip(rgb.astype(np.float32) * gain, 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(rgb), np.ascontiguousarray(labels)
+    height = None if height is None else np.ascontiguousarray(height)
+    return np.ascontiguousarray(rgb), np.ascontiguousarray(labels), height
 
 
 class SceneDataset(Dataset):

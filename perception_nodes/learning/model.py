@@ -31,11 +31,12 @@ def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
 
 
 class Backbone(nn.Module):
-    """Stride-4 features of width ``width`` from an RGB image (FPN-style top-down merge)."""
+    """Stride-4 features of width ``width`` from an image of ``in_channels`` (RGB, or RGB and
+    height) (FPN-style top-down merge)."""
 
-    def __init__(self, width: int = 64) -> None:
+    def __init__(self, width: int = 64, in_channels: int = 3) -> None:
         super().__init__()
-        self.stem = nn.Sequential(_conv(3, 32, 2), _conv(32, 32))          # /2
+        self.stem = nn.Sequential(_conv(in_channels, 32, 2), _conv(32, 32))  # /2
         self.c2 = nn.Sequential(_conv(32, 64, 2), _conv(64, 64))           # /4
         self.c3 = nn.Sequential(_conv(64, 96, 2), _conv(96, 96))           # /8
         self.c4 = nn.Sequential(_conv(96, 128, 2), _conv(128, 128))        # /16

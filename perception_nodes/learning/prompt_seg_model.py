@@ -19,13 +19,16 @@ from perception_nodes.learning.model import STRIDE, Backbone
 
 
 class PromptSegmenter(nn.Module):
-    """``image (B, 3, H, W)``, ``points (B, P, 2)`` (row, col in input pixels) -> mask
-    logits ``(B, P, H/4, W/4)``."""
+    """``image (B, C, H, W)``, ``points (B, P, 2)`` (row, col in input pixels) -> mask
+    logits ``(B, P, H/4, W/4)``. ``C`` = 3 (RGB) or 4 (RGB and height above the tray floor,
+    ``core.instance_encoding.preprocess_rgbh``): SAM has only colour, but a cell has a depth
+    camera, and height holds a multi-coloured object (a ball's patches, a toy's parts)
+    together where colour splits it."""
 
     def __init__(self, width: int = 32, embed: int = 16, hidden: int = 16,
-                 sigma_cells: float = 1.5) -> None:
+                 sigma_cells: float = 1.5, in_channels: int = 3) -> None:
         super().__init__()
-        self.backbone = Backbone(width)
+        self.backbone = Backbone(width, in_channels)
         self.embed = nn.Conv2d(width, embed, 1)
         self.sigma = sigma_cells
         self.decoder = nn.Sequential(
@@ -59,7 +62,7 @@ class PromptSegmenter(nn.Module):
 
 
 class PromptExport(nn.Module):
-    """What ONNX holds: ``image (1, 3, H, W)`` normalised, ``points (P, 2)`` -> ``out (P, 1,
+    """What ONNX holds: ``image (1, C, H, W)`` normalised, ``points (P, 2)`` -> ``out (P, 1,
     H/4, W/4)`` mask logits, P dynamic."""
 
     def __init__(self, model: PromptSegmenter) -> None:
