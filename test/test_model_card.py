@@ -31,6 +31,7 @@ def test_prompt_model_card_carries_its_data_and_the_anomaly_metrics(smoke_models
                          tmp_path / "models", tmp_path / "report.json", "EVAL", "FPS 50")
     text = card.read_text()
     assert "train, anomaly_train" in text and "never the held-out foreign" in text
+    assert "RGB + height above the tray floor" in text and "floor plane (" in text
     assert "pAP 61.2, FPR95 12.5, iAP 20.0, iAP50 40.0; command: `EVAL`" in text
     ap = {"scenes": 3, "split": "test", "rows": {"Paste": {"ap": 30.0, "ap50": 60.0,
                                                             "ap75": 25.55}}}

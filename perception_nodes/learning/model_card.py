@@ -113,6 +113,14 @@ def _report_lines(report: dict, method: str, eval_command: str) -> list[str] | N
     return None
 
 
+def _prompt_inputs(args: dict) -> str:
+    if args.get("inputs", "rgb") == "rgb":
+        return "RGB"
+    plane = ", ".join(f"{v:.4f}" for v in args["floor_plane"])
+    return (f"RGB + height above the tray floor (`preprocess_rgbh`; floor plane ({plane}) from "
+            "the cell's calibration, carried in the checkpoint)")
+
+
 def _prompt_card(name: str, onnx_path: Path, summary: dict, command: str,
                  eval_report: Path | None, eval_command: str, method: str, out: Path) -> None:
     args, last = summary["args"], summary["log"][-1]
@@ -123,7 +131,7 @@ def _prompt_card(name: str, onnx_path: Path, summary: dict, command: str,
         "point-prompted masks, our stand-in for SAM in seed 003: stride-4 unit embeddings "
         "once per image, a light dilated decoder per prompt on [embeddings, similarity to the "
         f"prompt, prompt Gaussian]), feature width {args['width']}, input "
-        f"{args['height']}x{args['width_px']} RGB, prompts (P, 2) row/col",
+        f"{args['height']}x{args['width_px']} {_prompt_inputs(args)}, prompts (P, 2) row/col",
         f"- data: the first {args['scenes']} scenes of each of {', '.join(args['splits'])} "
         "(training items and the training foreign set; never the held-out foreign objects), "
         f"{args['prompts']} prompts a scene (one on no object, target empty)",
