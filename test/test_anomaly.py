@@ -9,13 +9,16 @@ from perception_nodes.core.anomaly import (
     connected_components,
     farthest_point_sampling,
     grid_points,
+    instance_scores,
     kmeans_points,
+    mask_confidence,
     mask_nms,
     mask_scores,
     oracle_points,
     random_points,
     refine_pixel_scores,
     sample_points,
+    snap_to_superpixels,
 )
 from perception_nodes.core.instance_metrics import fpr_at_tpr, pixel_average_precision
 
@@ -170,6 +173,38 @@ def test_anomaly_instances_sample_segment_score_and_suppress():
     none = anomaly_instances(np.zeros((20, 30), np.float32), segment, AnomalyParams(),
                              np.random.default_rng(0))
     assert none.masks.shape == (0, 20, 30) and not none.refined.any()
+
+
+def test_confidence_prefers_the_whole_mask_over_the_hot_part_of_an_object():
+    score = np.zeros((10, 10), np.float32)
+    score[2:8, 2:8] = 0.4
+    score[2:4, 2:8] = 0.9  # the score is hottest on one side of the object
+    whole, part = np.zeros((2, 10, 10), bool)
+    whole[2:8, 2:8], part[2:4, 2:8] = True, True
+    probs = np.zeros((2, 10, 10), np.float32)
+    probs[0][whole], probs[1][part] = 0.9, 0.45
+    masks = np.stack([whole, part])
+    assert mask_confidence(probs, masks).tolist() == pytest.approx([0.9, 0.45])
+    by_mean = instance_scores(masks, probs, score, with_confidence=False)
+    assert by_mean[1] > by_mean[0]  # the mean alone keeps the partial mask
+    both = instance_scores(masks, probs, score)
+    assert both.tolist() == pytest.approx([0.9 * (12 * 0.9 + 24 * 0.4) / 36, 0.45 * 0.9])
+    assert both[0] > both[1]
+    assert mask_confidence(probs[:0], masks[:0]).shape == (0,)
+    assert mask_confidence(probs, np.zeros_like(masks)).tolist() == [0.0, 0.0]
+
+
+def test_snapping_averages_the_probability_over_each_superpixel():
+    superpixels = np.array([[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 2, 2]])
+    probs = np.zeros((2, 3, 4), np.float32)
+    probs[0, 0, 0] = 0.8  # one hot pixel of superpixel 0
+    probs[1, :2, 2:] = 0.6
+    probs[1, 2, :] = [1.0, 0.0, 1.0, 0.0]
+    snapped = snap_to_superpixels(probs, superpixels)
+    assert snapped.shape == (2, 3, 4) and snapped.dtype == np.float32
+    assert np.allclose(snapped[0], [[0.2, 0.2, 0, 0], [0.2, 0.2, 0, 0], [0, 0, 0, 0]])
+    assert np.allclose(snapped[1], [[0, 0, 0.6, 0.6], [0, 0, 0.6, 0.6], [0.5] * 4])
+    assert snap_to_superpixels(probs[:0], superpixels).shape == (0, 3, 4)
 
 
 def test_region_growing_stays_on_the_prompted_object():

@@ -22,8 +22,8 @@ from perception_nodes.core.anomaly import (
     anomaly_instances,
     connected_components,
     grid_points,
+    instance_scores,
     mask_nms,
-    mask_scores,
     oracle_points,
     refine_pixel_scores,
     sample_points,
@@ -168,7 +168,7 @@ def _evaluate_scene(scene: dict, index: int, det, no_oe, plane: np.ndarray,
                    np.float32)
     row("Centre sampling (oracle), model score").add(
         refine_pixel_scores(empty, m, own), positive, valid, m, own, gt)
-    rs = mask_scores(m, score)
+    rs = instance_scores(m, prob, score)
     row("Centre sampling (oracle) + pixel-score scoring").add(
         refine_pixel_scores(empty, m, rs), positive, valid, m, rs, gt)
 
@@ -176,8 +176,8 @@ def _evaluate_scene(scene: dict, index: int, det, no_oe, plane: np.ndarray,
 
     def from_points(name: str, n: int, probs: np.ndarray, points: np.ndarray,
                     nms: bool = True, ensemble: bool = True,
-                    pixel_row: bool = True) -> None:
-        p = AnomalyParams(num_points=n, nms=nms)
+                    with_confidence: bool = True) -> None:
+        p = AnomalyParams(num_points=n, nms=nms, with_confidence=with_confidence)
         inst = anomaly_instances(score, lambda _: probs[:n], p, rng, ignore,
                                  points=points[:n])
         pixel = inst.refined if ensemble else refine_pixel_scores(empty, inst.masks,
@@ -188,6 +188,8 @@ def _evaluate_scene(scene: dict, index: int, det, no_oe, plane: np.ndarray,
                 ensemble=False)
     from_points("FPS 50 + scoring + NMS", 50, probs_fps, fps, ensemble=False)
     from_points("FPS 50 + scoring + NMS + ensemble", 50, probs_fps, fps)
+    from_points("FPS 50 + mean-score-only scoring + NMS + ensemble", 50, probs_fps, fps,
+                with_confidence=False)
     for n in POINT_COUNTS:
         from_points(f"points {n}", n, probs_fps, fps)
     hits = point_hits(fps[:50], gt_labels)
@@ -203,8 +205,9 @@ def _evaluate_scene(scene: dict, index: int, det, no_oe, plane: np.ndarray,
     # dense grid prompts, as SAM's automatic mask generator
     grid = prompts["grid"]
     gm = probs["grid"] > params.mask_threshold
-    gm = gm[gm.reshape(len(gm), score.size).sum(1) >= params.min_area_px]
-    gs = mask_scores(gm, score)
+    big = gm.reshape(len(gm), score.size).sum(1) >= params.min_area_px
+    gm = gm[big]
+    gs = instance_scores(gm, probs["grid"][big], score)
     keep = mask_nms(gm, gs, params.nms_iou)
     row(f"Dense grid {len(grid)} + scoring + NMS").add(
         refine_pixel_scores(empty, gm[keep], gs[keep]), positive, valid, gm[keep],

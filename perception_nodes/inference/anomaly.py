@@ -20,12 +20,15 @@ from perception_nodes.core.anomaly import (
     anomaly_instances,
     anomaly_score,
     occupancy,
+    snap_to_superpixels,
 )
 from perception_nodes.core.camera_model import PinholeIntrinsics
 from perception_nodes.core.floor_plane import height_above_plane
+from perception_nodes.core.grid_slic import grid_slic
 from perception_nodes.core.region_grow import region_grow_segmenter
 
 PROMPT_METHODS = ("model", "region_grow")
+SNAP_CELL_PX = 4  # superpixels the prompt model's stride-4 masks are snapped to
 
 
 @dataclass
@@ -70,7 +73,9 @@ class AnomalyDetector:
     def segmenter_for(self, rgb: np.ndarray, height: np.ndarray):
         """The prompt segmenter of this frame: points ``(P, 2)`` -> ``(P, H, W)`` prob."""
         if self.prompt is not None:
-            return lambda points: self.prompt.predict(rgb, points, height)
+            superpixels = grid_slic(rgb, SNAP_CELL_PX)
+            return lambda points: snap_to_superpixels(
+                self.prompt.predict(rgb, points, height), superpixels)
         return region_grow_segmenter(rgb, height)
 
     def detect(self, rgb: np.ndarray, depth: np.ndarray, intrinsics: PinholeIntrinsics,

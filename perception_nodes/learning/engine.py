@@ -102,6 +102,18 @@ def save_checkpoint(model: nn.Module, cfg: dict, size: tuple[int, int], step: in
     (out / "checkpoint.pt.tmp").replace(out / "checkpoint.pt")
 
 
+def load_weights(model: nn.Module, checkpoint: Path | str, cfg: dict, same: tuple[str, ...]
+                 ) -> None:
+    """Load a checkpoint's weights into ``model`` to go on training from them; ValueError if
+    the checkpoint's arguments ``same`` (what fixes the architecture) differ from ``cfg``'s."""
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    theirs = {k: ckpt["args"].get(k) for k in same}
+    ours = {k: cfg.get(k) for k in same}
+    if theirs != ours:
+        raise ValueError(f"--init {checkpoint} has {theirs}, this run {ours}")
+    model.load_state_dict(ckpt["model"])
+
+
 def write_summary(out: Path, cfg: dict, steps: int, seconds: float, onnx_diff: float,
                   log: list[dict]) -> dict:
     """``out/summary.json``, which the model card is written from; returns it."""

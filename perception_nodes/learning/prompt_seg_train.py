@@ -27,6 +27,7 @@ from perception_nodes.core.instance_encoding import preprocess, preprocess_rgbh
 from perception_nodes.learning.data import load_training_scene, load_training_scene_with_height
 from perception_nodes.learning.engine import (
     fit,
+    load_weights,
     run_config,
     save_checkpoint,
     start_run,
@@ -124,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--prompts", type=int, default=8, help="prompts per scene")
     ap.add_argument("--inputs", choices=sorted(INPUTS), default="rgbh",
                     help="colour only, or colour and height above the tray floor")
+    ap.add_argument("--init", default=None, metavar="CHECKPOINT",
+                    help="go on training from this run's weights (same width and inputs)")
     return ap
 
 
@@ -156,13 +159,16 @@ def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     plane = calibrated_floor_plane() if args.inputs == "rgbh" else None
     cfg = run_config(args, PRESETS, "scenes", prompts=args.prompts, model="prompt_segmenter",
-                     splits=list(SPLITS), inputs=args.inputs, floor_plane=plane)
+                     splits=list(SPLITS), inputs=args.inputs, floor_plane=plane,
+                     init=args.init)
     out = start_run(cfg)
     size = (cfg["height"], cfg["width_px"])
     data = PromptScenes(scene_paths(cfg["data"], cfg["scenes"], cfg["preset"] == "smoke",
                                     size), size, cfg["prompts"], cfg["seed"],
                         None if plane is None else np.asarray(plane))
     model = PromptSegmenter(width=cfg["width"], in_channels=INPUTS[args.inputs]).train()
+    if args.init:
+        load_weights(model, args.init, cfg, ("width", "inputs"))
     log, steps, seconds = fit(
         model, data, cfg,
         lambda m, b, step: prompt_mask_loss(m(b["image"], b["points"]), b["target"]))

@@ -25,6 +25,7 @@ from perception_nodes.core.cut_paste import load_crops
 from perception_nodes.learning.data import PastedSceneDataset, SceneDataset
 from perception_nodes.learning.engine import (
     fit,
+    load_weights,
     run_config,
     save_checkpoint,
     start_run,
@@ -135,12 +136,7 @@ def init_from_checkpoint(model: LatentSegmenter, cfg: dict) -> None:
 
     RbA fine-tunes a trained segmenter with outlier exposure (seed 003 Sec. 3) rather than
     training it afresh: the item hypotheses it has learned are kept."""
-    ckpt = torch.load(cfg["init"], map_location="cpu", weights_only=False)
-    theirs = {k: ckpt["args"].get(k) for k in ("latent_dim", "width")}
-    ours = {k: cfg[k] for k in ("latent_dim", "width")}
-    if theirs != ours:
-        raise ValueError(f"--init {cfg['init']} has {theirs}, this run {ours}")
-    model.load_state_dict(ckpt["model"])
+    load_weights(model, cfg["init"], cfg, ("latent_dim", "width"))
 
 
 def main(argv: list[str] | None = None) -> dict:
