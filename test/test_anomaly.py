@@ -16,6 +16,7 @@ from perception_nodes.core.anomaly import (
     mask_scores,
     oracle_points,
     random_points,
+    recentre_points,
     refine_pixel_scores,
     sample_points,
     snap_to_superpixels,
@@ -192,6 +193,54 @@ def test_confidence_prefers_the_whole_mask_over_the_hot_part_of_an_object():
     assert both[0] > both[1]
     assert mask_confidence(probs[:0], masks[:0]).shape == (0,)
     assert mask_confidence(probs, np.zeros_like(masks)).tolist() == [0.0, 0.0]
+
+
+def test_recentring_moves_an_edge_prompt_to_the_centre_and_segments_again():
+    from perception_nodes.core.anomaly import AnomalyParams, anomaly_instances
+
+    obj = np.zeros((20, 20), bool)
+    obj[4:15, 4:15] = True  # centre (9, 9)
+    masks = np.stack([obj, np.zeros_like(obj)])
+    assert recentre_points(masks, np.array([[4, 4], [0, 19]])).tolist() == [[9, 9], [0, 19]]
+    calls = []
+
+    def segment(points):  # a model that only segments the whole object from near its centre
+        calls.append(np.asarray(points).tolist())
+        out = np.zeros((len(points), 20, 20), np.float32)
+        for i, (r, c) in enumerate(points):
+            if obj[r, c] and max(abs(r - 9), abs(c - 9)) <= 3:
+                out[i][obj] = 0.9
+            elif obj[r, c]:
+                out[i][4:10, 4:15] = 0.9  # from the edge: the half of the object it is on
+        return out
+
+    score = np.where(obj, 0.8, 0.0).astype(np.float32)
+    edge = np.array([[4, 10]])
+    once = anomaly_instances(score, segment, AnomalyParams(), np.random.default_rng(0),
+                             points=edge)
+    assert calls[0] == [[4, 10]] and len(calls) == 2
+    assert max(abs(calls[1][0][0] - 9), abs(calls[1][0][1] - 9)) <= 3  # the half's centre
+    assert once.points.tolist() == calls[1] and once.masks[0].sum() == obj.sum()
+    calls.clear()
+    never = anomaly_instances(score, segment, AnomalyParams(recentre=0),
+                              np.random.default_rng(0), points=edge)
+    assert calls == [[[4, 10]]] and never.masks[0].sum() == 6 * 11
+
+
+def test_prompt_cache_decodes_each_point_once():
+    from perception_nodes.eval.anomaly_eval import PromptCache
+
+    asked = []
+
+    def segment(points):
+        asked.append(len(points))
+        return np.stack([np.full((3, 4), r * 10 + c, np.float32) for r, c in points])
+
+    cache = PromptCache(segment, (3, 4))
+    first = cache(np.array([[0, 1], [2, 3], [0, 1]]))
+    again = cache(np.array([[2, 3], [1, 1]]))
+    assert asked == [2, 1] and first[:, 0, 0].tolist() == [1, 23, 1]
+    assert again[:, 0, 0].tolist() == [23, 11] and cache(np.zeros((0, 2))).shape == (0, 3, 4)
 
 
 def test_snapping_averages_the_probability_over_each_superpixel():

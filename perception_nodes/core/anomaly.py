@@ -3,9 +3,10 @@
 A score map ``(H, W) float32`` (higher = more anomalous; NaN = no score) is thresholded,
 point prompts are drawn from the anomalous pixels (farthest point sampling by default, K-means
 and random sampling for comparison; Sec. 3 and 4.2), a promptable segmenter turns every point
-into a mask, each mask is scored by the mean anomaly score under it (times the segmenter's
-confidence in the mask, our addition), duplicates are removed by NMS, and the instance scores
-are added back onto the pixel scores (the "RbA ensemble").
+into a mask (and again from that mask's centre: our addition), each mask is scored by the
+mean anomaly score under it (times the segmenter's confidence in the mask: our addition),
+duplicates are removed by NMS, and the instance scores are added back onto the pixel scores
+(the "RbA ensemble").
 Points are ``(N, 2) int64`` as ``(row, col)`` pixel indices; masks ``(N, H, W) bool``; an
 ignore mask ``(H, W) bool`` marks pixels never sampled (tray walls, outside the tray).
 """
@@ -141,17 +142,33 @@ def grid_points(shape: tuple[int, int], per_side: int, ignore: np.ndarray | None
     return pts
 
 
+def innermost_pixel(mask: np.ndarray) -> tuple[int, int]:
+    """``(row, col)`` of the pixel of a non-empty ``(H, W) bool`` mask farthest from its
+    boundary (the image border counts as boundary)."""
+    m = np.pad(np.asarray(mask, np.uint8), 1)
+    dist = cv2.distanceTransform(m, cv2.DIST_L2, 5)[1:-1, 1:-1]
+    r, c = np.unravel_index(int(np.argmax(dist)), dist.shape)
+    return int(r), int(c)
+
+
 def oracle_points(instances: np.ndarray) -> np.ndarray:
     """One point per ground-truth instance of a label image ``(H, W)`` (0 none): its pixel
     farthest from the instance's boundary (Table 2's oracle centre sampling)."""
-    pts = []
-    for value in np.unique(instances):
-        if value == 0:
-            continue
-        m = np.pad((instances == value).astype(np.uint8), 1)
-        dist = cv2.distanceTransform(m, cv2.DIST_L2, 5)[1:-1, 1:-1]
-        pts.append(np.unravel_index(int(np.argmax(dist)), dist.shape))
+    pts = [innermost_pixel(instances == v) for v in np.unique(instances) if v != 0]
     return np.asarray(pts, np.int64).reshape(-1, 2)
+
+
+def recentre_points(masks: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """``(N, 2) int64``: each prompt moved to the innermost pixel of the mask it gave
+    (:func:`innermost_pixel`; kept where its mask is empty). Our addition to seed 003's
+    pipeline: a farthest point lands anywhere on an object, often on its edge, where a small
+    prompt model gives a partial mask; prompted again at that mask's centre it segments the
+    object as it does from Table 2's oracle centres."""
+    points = np.asarray(points, np.int64).reshape(-1, 2).copy()
+    for i, m in enumerate(np.asarray(masks, bool)):
+        if m.any():
+            points[i] = innermost_pixel(m)
+    return points
 
 
 def mask_scores(masks: np.ndarray, score: np.ndarray) -> np.ndarray:
@@ -257,12 +274,14 @@ class AnomalyParams:
     min_area_px: int = 10
     nms: bool = True
     with_confidence: bool = True
+    recentre: int = 1  # times each prompt is moved to its mask's centre and segmented again
 
 
 @dataclass
 class AnomalyInstances:
-    """``masks (N, H, W) bool`` best first, ``scores (N,) float32`` (mean anomaly score under
-    each), ``refined (H, W) float32`` pixel scores, ``points (P, 2)`` the prompts used."""
+    """``masks (N, H, W) bool`` best first, ``scores (N,) float32`` (:func:`instance_scores`),
+    ``refined (H, W) float32`` pixel scores, ``points (P, 2)`` the prompts last segmented
+    (after re-centring)."""
 
     masks: np.ndarray
     scores: np.ndarray
@@ -277,13 +296,21 @@ def anomaly_instances(score: np.ndarray, segment: PromptSegmenter, params: Anoma
                       rng: np.random.Generator, ignore: np.ndarray | None = None,
                       points: np.ndarray | None = None) -> AnomalyInstances:
     """Seed 003's instance branch on one score map: sample prompts from the thresholded
-    score (or take ``points``), segment each, score (:func:`instance_scores`), NMS, and the
-    pixel-score ensemble."""
+    score (or take ``points``), segment each (re-centred ``params.recentre`` times,
+    :func:`recentre_points`), score (:func:`instance_scores`), NMS, and the pixel-score
+    ensemble. ``segment`` must decode each prompt independently of the others."""
     if points is None:
         hot = anomalous_points(score, params.threshold, ignore)
         points = sample_points(hot, params.num_points, params.sampler, rng)
     h, w = score.shape
     probs = segment(points) if len(points) else np.zeros((0, h, w), np.float32)
+    for _ in range(params.recentre):
+        moved_to = recentre_points(probs > params.mask_threshold, points)
+        moved = np.flatnonzero((moved_to != points).any(1))
+        if len(moved) == 0:
+            break
+        points, probs = moved_to, probs.copy()
+        probs[moved] = segment(points[moved])
     masks = probs > params.mask_threshold
     big = masks.reshape(len(masks), h * w).sum(1) >= params.min_area_px
     masks, probs = masks[big], probs[big]

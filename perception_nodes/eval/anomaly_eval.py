@@ -23,7 +23,6 @@ from perception_nodes.core.anomaly import (
     connected_components,
     grid_points,
     instance_scores,
-    mask_nms,
     oracle_points,
     refine_pixel_scores,
     sample_points,
@@ -150,19 +149,18 @@ def _evaluate_scene(scene: dict, index: int, det, no_oe, plane: np.ndarray,
     empty = np.zeros_like(score)
     # Every prompt set of the scene (oracle, FPS, K-means, random, dense grid) in one call:
     # the prompt model encodes the image once. FPS draws the most points once; fewer points
-    # are its prefixes.
+    # are its prefixes. Re-centred prompts are decoded once each, whichever row asks first.
     hot = anomalous_points(score, params.threshold, ignore)
     prompts = {"oracle": oracle_points(gt_labels),
                "fps": sample_points(hot, max(POINT_COUNTS), "fps", rng),
                "kmeans": sample_points(hot, 50, "kmeans", rng),
                "random": sample_points(hot, 50, "random", rng),
                "grid": grid_points(score.shape, GRID_PER_SIDE, ignore)}
-    probs = dict(zip(prompts, np.split(det.segmenter_for(rgb, height)(
-        np.concatenate(list(prompts.values()))), np.cumsum(
-        [len(v) for v in prompts.values()])[:-1]), strict=True))
+    segment = PromptCache(det.segmenter_for(rgb, height), score.shape)
+    segment(np.concatenate(list(prompts.values())))
 
     # oracle: one prompt at each foreign object's innermost pixel
-    prob = probs["oracle"]
+    prob = segment(prompts["oracle"])
     m = prob > params.mask_threshold
     own = np.array([p[k].mean() if k.any() else 0.0 for p, k in zip(prob, m, strict=True)],
                    np.float32)
@@ -172,53 +170,63 @@ def _evaluate_scene(scene: dict, index: int, det, no_oe, plane: np.ndarray,
     row("Centre sampling (oracle) + pixel-score scoring").add(
         refine_pixel_scores(empty, m, rs), positive, valid, m, rs, gt)
 
-    fps, probs_fps = prompts["fps"], probs["fps"]
+    fps = prompts["fps"]
 
-    def from_points(name: str, n: int, probs: np.ndarray, points: np.ndarray,
-                    nms: bool = True, ensemble: bool = True,
-                    with_confidence: bool = True) -> None:
-        p = AnomalyParams(num_points=n, nms=nms, with_confidence=with_confidence)
-        inst = anomaly_instances(score, lambda _: probs[:n], p, rng, ignore,
-                                 points=points[:n])
+    def from_points(name: str, n: int, points: np.ndarray, nms: bool = True,
+                    ensemble: bool = True, with_confidence: bool = True, recentre: int = 1,
+                    segmenter=segment) -> None:
+        p = AnomalyParams(num_points=n, nms=nms, with_confidence=with_confidence,
+                          recentre=recentre)
+        inst = anomaly_instances(score, segmenter, p, rng, ignore, points=points[:n])
         pixel = inst.refined if ensemble else refine_pixel_scores(empty, inst.masks,
                                                                   inst.scores)
         row(name).add(pixel, positive, valid, inst.masks, inst.scores, gt)
 
-    from_points("FPS 50 + pixel-score scoring", 50, probs_fps, fps, nms=False,
-                ensemble=False)
-    from_points("FPS 50 + scoring + NMS", 50, probs_fps, fps, ensemble=False)
-    from_points("FPS 50 + scoring + NMS + ensemble", 50, probs_fps, fps)
-    from_points("FPS 50 + mean-score-only scoring + NMS + ensemble", 50, probs_fps, fps,
+    from_points("FPS 50 + pixel-score scoring", 50, fps, nms=False, ensemble=False)
+    from_points("FPS 50 + scoring + NMS", 50, fps, ensemble=False)
+    from_points("FPS 50 + scoring + NMS + ensemble", 50, fps)
+    from_points("FPS 50 + scoring + NMS + ensemble, no re-centring", 50, fps, recentre=0)
+    from_points("FPS 50 + mean-score-only scoring + NMS + ensemble", 50, fps,
                 with_confidence=False)
     for n in POINT_COUNTS:
-        from_points(f"points {n}", n, probs_fps, fps)
+        from_points(f"points {n}", n, fps)
     hits = point_hits(fps[:50], gt_labels)
     acc = points_table.setdefault("fps", [0, 0, 0])
     acc[0], acc[1], acc[2] = acc[0] + hits[0], acc[1] + hits[1], acc[2] + len(hits[2])
     for method in ("kmeans", "random"):
         pts = prompts[method]
-        from_points(f"sampler {method}", 50, probs[method], pts)
+        from_points(f"sampler {method}", 50, pts)
         hits = point_hits(pts, gt_labels)
         acc = points_table.setdefault(method, [0, 0, 0])
         acc[0], acc[1], acc[2] = acc[0] + hits[0], acc[1] + hits[1], acc[2] + len(hits[2])
 
     # dense grid prompts, as SAM's automatic mask generator
     grid = prompts["grid"]
-    gm = probs["grid"] > params.mask_threshold
-    big = gm.reshape(len(gm), score.size).sum(1) >= params.min_area_px
-    gm = gm[big]
-    gs = instance_scores(gm, probs["grid"][big], score)
-    keep = mask_nms(gm, gs, params.nms_iou)
-    row(f"Dense grid {len(grid)} + scoring + NMS").add(
-        refine_pixel_scores(empty, gm[keep], gs[keep]), positive, valid, gm[keep],
-        gs[keep], gt)
+    from_points(f"Dense grid {len(grid)} + scoring + NMS", len(grid), grid, ensemble=False)
 
     # the classical prompt segmenter on the same FPS prompts
-    inst = anomaly_instances(
-        score, region_grow_segmenter(rgb, height), params, rng, ignore, points=fps[:50])
-    row("Region growing, FPS 50 + scoring + NMS + ensemble").add(
-        inst.refined, positive, valid, inst.masks, inst.scores, gt)
+    from_points("Region growing, FPS 50 + scoring + NMS + ensemble", 50, fps,
+                segmenter=region_grow_segmenter(rgb, height))
     return len(foreign)
+
+
+class PromptCache:
+    """Per-point memo of one frame's prompt segmenter (points ``(P, 2)`` -> ``(P, H, W)``):
+    prompts are decoded independently of each other, so a point asked for again (a prefix of
+    the FPS points, a re-centred prompt another row already moved there) costs nothing."""
+
+    def __init__(self, segment, shape: tuple[int, int]) -> None:
+        self.segment, self.shape, self.memo = segment, shape, {}
+
+    def __call__(self, points: np.ndarray) -> np.ndarray:
+        keys = [(int(r), int(c)) for r, c in np.asarray(points).reshape(-1, 2)]
+        missing = sorted(set(keys) - self.memo.keys())
+        if missing:
+            self.memo.update(zip(missing, self.segment(np.asarray(missing, np.int64)),
+                                 strict=True))
+        if not keys:
+            return np.zeros((0, *self.shape), np.float32)
+        return np.stack([self.memo[k] for k in keys])
 
 
 def _fmt(r: dict, key: str) -> str:
