@@ -216,7 +216,8 @@ def _cmd_pick_eval(args: argparse.Namespace) -> int:
 
     modes = args.mode.split(",")
     report = run_pick_eval(modes, args.episodes, args.picks_per_scene, args.first_seed,
-                           args.jobs, args.out or None, args.planner, args.depth)
+                           args.jobs, args.out or None, args.planner, args.depth,
+                           args.depth_model or None)
     print(json.dumps(report, indent=None if args.json else 2))
     return 0
 
@@ -393,6 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--depth", default="sensor", choices=("sensor", "mono"),
                    help="plan on the depth camera's depth or the monocular depth model's "
                    "(metric from the calibrated floor plane)")
+    k.add_argument("--depth-model", default="", metavar="ONNX",
+                   help="with --depth mono: this depth model instead of the published "
+                   "mono_depth")
     k.add_argument("--out", default="", help="folder for report.json, records.json, table.md")
     k.add_argument("--json", action="store_true", help="one JSON object on one line")
     k.set_defaults(func=_cmd_pick_eval)

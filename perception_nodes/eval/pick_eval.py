@@ -84,11 +84,13 @@ class Perception:
 def run_configuration(configuration: str, picks: int, picks_per_scene: int = 5,
                       first_seed: int = FIRST_SEED, threads: int = 0,
                       params: GraspParams | None = None, models_dir: str | None = None,
-                      depth_source: str = "sensor") -> list[PickRecord]:
+                      depth_source: str = "sensor", depth_model: str | None = None
+                      ) -> list[PickRecord]:
     """``picks`` executed picks of one configuration on scenes ``first_seed, +1, ...``.
 
     ``depth_source`` ``mono`` plans on the monocular depth model's output made metric from
-    the calibrated floor plane (the depth node's path) instead of the depth camera's."""
+    the calibrated floor plane (the depth node's path) instead of the depth camera's:
+    ``depth_model`` (an ONNX path) or the published ``mono_depth``."""
     from perception_nodes.sim.cell import PickingCell
     from perception_nodes.sim.dataset import split_config
 
@@ -100,7 +102,7 @@ def run_configuration(configuration: str, picks: int, picks_per_scene: int = 5,
     seed = first_seed
     with PickingCell(split_config("test"), seed=seed) as cell:
         if depth_source == "mono":
-            depth_of = _mono_depth(cell, models_dir, threads)
+            depth_of = _mono_depth(cell, models_dir, threads, depth_model)
         while sum(r.executed for r in records) < picks:
             cell.reset(seed)
             avoid = None
@@ -134,14 +136,14 @@ def run_configuration(configuration: str, picks: int, picks_per_scene: int = 5,
     return records
 
 
-def _mono_depth(cell, models_dir: str | None, threads: int):
+def _mono_depth(cell, models_dir: str | None, threads: int, model: str | None = None):
     """``frame -> metric depth`` from the monocular model and the cell's floor calibration
     (calibrating empties the cell: call before the first scene)."""
     from perception_nodes.inference.depth import MonoDepthEstimator
     from perception_nodes.inference.onnx_model import MODELS_DIR, resolve_model
 
-    estimator = MonoDepthEstimator(resolve_model("mono_depth", models_dir or MODELS_DIR),
-                                   "cpu", threads)
+    path = model or resolve_model("mono_depth", models_dir or MODELS_DIR)
+    estimator = MonoDepthEstimator(path, "cpu", threads)
     plane, region = cell.calibrate_floor_plane(), ~cell.outside_tray(0.02)
     return lambda frame: estimator.metric(frame.rgb, frame.intrinsics, plane, region)[0]
 
@@ -195,15 +197,16 @@ PLANNERS = {"full": GraspParams(), "masks_only": GraspParams(check_clearance=Fal
 
 
 def _run_one(job: tuple) -> list[dict]:
-    configuration, picks, per_scene, first_seed, threads, planner, depth_source = job
+    configuration, picks, per_scene, first_seed, threads, planner, depth_source, model = job
     return [asdict(r) for r in run_configuration(configuration, picks, per_scene, first_seed,
                                                  threads, PLANNERS[planner],
-                                                 depth_source=depth_source)]
+                                                 depth_source=depth_source, depth_model=model)]
 
 
 def run_pick_eval(configurations: list[str], picks: int, picks_per_scene: int = 5,
                   first_seed: int = FIRST_SEED, jobs: int = 1, out_dir: str | None = None,
-                  planner: str = "full", depth_source: str = "sensor") -> dict:
+                  planner: str = "full", depth_source: str = "sensor",
+                  depth_model: str | None = None) -> dict:
     """Every configuration on the same seeds; ``jobs`` processes (one ONNX thread each when
     more than one, so configurations do not fight over the cores). ``planner`` ``full`` is
     the grasp_regions node's; ``masks_only`` trusts the masks alone (an ablation)."""
@@ -215,15 +218,16 @@ def run_pick_eval(configurations: list[str], picks: int, picks_per_scene: int = 
     if depth_source not in DEPTH_SOURCES:
         raise ValueError(f"unknown depth source {depth_source!r}; one of {DEPTH_SOURCES}")
     threads = 1 if jobs > 1 else 0
-    work = [(c, picks, picks_per_scene, first_seed, threads, planner, depth_source)
-            for c in configurations]
+    work = [(c, picks, picks_per_scene, first_seed, threads, planner, depth_source,
+             depth_model) for c in configurations]
     start = time.time()
     if jobs > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             results = list(pool.map(_run_one, work))
     else:
         results = [_run_one(job) for job in work]
-    report = {"planner": planner, "depth": depth_source, "picks_per_configuration": picks,
+    report = {"planner": planner, "depth": depth_source, "depth_model": depth_model,
+              "picks_per_configuration": picks,
               "picks_per_scene": picks_per_scene,
               "first_seed": first_seed, "jobs": jobs, "onnx_threads": threads or "all",
               "wall_s": round(time.time() - start, 1), "configurations": {}}
