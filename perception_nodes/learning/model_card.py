@@ -138,6 +138,8 @@ def _prompt_card(name: str, onnx_path: Path, summary: dict, command: str,
         f"- seed {args['seed']}; {summary['steps']} steps of batch {args['batch']}, AdamW lr "
         f"{args['lr']} cosine; {summary['train_seconds'] / 60:.0f} min on {args['threads']} "
         "CPU thread(s); loss BCE + Dice",
+        *([f"- went on from the weights of `{args['init']}` (trained by the first command "
+           "below)"] if args.get("init") else []),
         f"- command: `{command}`",
         f"- last training losses: bce {last['bce']:.4g}, dice {last['dice']:.4g}",
         _onnx_check_line(summary),

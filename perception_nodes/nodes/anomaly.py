@@ -51,7 +51,7 @@ class AnomalyNode(ManagedNode):
               min=0.0, max=1.0),
         Param("nms_iou", 0.5, "mask IoU above which the lower-scored mask goes", min=0.0,
               max=1.0),
-        Param("min_score", 0.5, "instances scoring below are neither published nor alerted",
+        Param("min_score", 0.35, "instances scoring below are neither published nor alerted",
               min=0.0, max=1.0),
         Param("floor_plane", "0,0,-1,0.945", "tray floor 'nx,ny,nz,d' in the camera optical "
               "frame from calibration (normal towards the camera)"),
