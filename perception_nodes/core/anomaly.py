@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from scipy import sparse
 
 from perception_nodes.core.confidence_masks import mask_iou
 
@@ -194,19 +195,34 @@ def mask_confidence(probs: np.ndarray, masks: np.ndarray) -> np.ndarray:
     return np.where(area > 0, inside / np.maximum(area, 1), 0.0).astype(np.float32)
 
 
+class SuperpixelSnap:
+    """Snaps mask probabilities to one frame's superpixels ``(H, W) int`` (ids 0..S-1): each
+    prompt's ``(P, H, W)`` probability averaged over every superpixel, so a mask decoded on a
+    stride-4 grid follows the image's edges rather than the grid's (``core.grid_slic`` at a
+    4-px cell). Built once per frame, applied to every batch of prompts."""
+
+    def __init__(self, superpixels: np.ndarray) -> None:
+        self.index = np.asarray(superpixels, np.int64).ravel()
+        n = int(self.index.max()) + 1
+        self.count = np.maximum(np.bincount(self.index, minlength=n), 1)
+        # one sparse product sums every prompt over every superpixel; float64, as bincount
+        # sums, so the masks do not depend on how the sum is computed
+        self.member_t = sparse.csr_matrix(
+            (np.ones(self.index.size), (self.index, np.arange(self.index.size))),
+            shape=(n, self.index.size))
+
+    def __call__(self, probs: np.ndarray) -> np.ndarray:
+        probs = np.asarray(probs, np.float32)
+        if len(probs) == 0:
+            return probs
+        flat = probs.reshape(len(probs), -1).T.astype(np.float64)
+        means = (self.member_t @ flat).T / self.count
+        return np.ascontiguousarray(means[:, self.index].reshape(probs.shape), np.float32)
+
+
 def snap_to_superpixels(probs: np.ndarray, superpixels: np.ndarray) -> np.ndarray:
-    """Each prompt's mask probability ``(P, H, W)`` averaged over every superpixel of
-    ``superpixels (H, W) int`` (ids 0..S-1): a mask decoded on a stride-4 grid then follows
-    the image's edges rather than the grid's (``core.grid_slic`` at a 4-px cell)."""
-    probs = np.asarray(probs, np.float32)
-    if len(probs) == 0:
-        return probs
-    sp = np.asarray(superpixels, np.int64).ravel()
-    n = int(sp.max()) + 1
-    count = np.maximum(np.bincount(sp, minlength=n), 1).astype(np.float32)
-    flat = probs.reshape(len(probs), -1)
-    means = np.stack([np.bincount(sp, weights=f, minlength=n) for f in flat]) / count
-    return means[:, sp].reshape(probs.shape).astype(np.float32)
+    """:class:`SuperpixelSnap` of ``superpixels`` applied once to ``probs (P, H, W)``."""
+    return SuperpixelSnap(superpixels)(probs)
 
 
 def instance_scores(masks: np.ndarray, probs: np.ndarray, score: np.ndarray,

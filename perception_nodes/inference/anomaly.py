@@ -17,10 +17,10 @@ import numpy as np
 from perception_nodes.core.anomaly import (
     AnomalyInstances,
     AnomalyParams,
+    SuperpixelSnap,
     anomaly_instances,
     anomaly_score,
     occupancy,
-    snap_to_superpixels,
 )
 from perception_nodes.core.camera_model import PinholeIntrinsics
 from perception_nodes.core.floor_plane import height_above_plane
@@ -73,9 +73,8 @@ class AnomalyDetector:
     def segmenter_for(self, rgb: np.ndarray, height: np.ndarray):
         """The prompt segmenter of this frame: points ``(P, 2)`` -> ``(P, H, W)`` prob."""
         if self.prompt is not None:
-            superpixels = grid_slic(rgb, SNAP_CELL_PX)
-            return lambda points: snap_to_superpixels(
-                self.prompt.predict(rgb, points, height), superpixels)
+            snap = SuperpixelSnap(grid_slic(rgb, SNAP_CELL_PX))
+            return lambda points: snap(self.prompt.predict(rgb, points, height))
         return region_grow_segmenter(rgb, height)
 
     def detect(self, rgb: np.ndarray, depth: np.ndarray, intrinsics: PinholeIntrinsics,
