@@ -76,3 +76,14 @@ def test_bad_parameters_are_refused_at_startup(ros_context, smoke_models, bad):
     with pytest.raises(ParameterValueError):
         AnomalyNode(context=ros_context, parameter_overrides=[
             Parameter("models_dir", value=str(smoke_models)), bad])
+
+
+@pytest.mark.parametrize("bad", [Parameter("recentre", value=4),
+                                 Parameter("mask_threshold", value=1.5)])
+def test_out_of_range_parameters_are_refused_by_their_descriptors(ros_context, smoke_models,
+                                                                  bad):
+    from rclpy.exceptions import InvalidParameterValueException
+
+    with pytest.raises(InvalidParameterValueException, match=bad.name):
+        AnomalyNode(context=ros_context, parameter_overrides=[
+            Parameter("models_dir", value=str(smoke_models)), bad])

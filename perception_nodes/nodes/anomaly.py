@@ -49,6 +49,10 @@ class AnomalyNode(ManagedNode):
         Param("num_samples", 4, "latent samples that claim pixels", min=0, max=64),
         Param("threshold", 0.5, "pixel score that makes a pixel a prompt candidate",
               min=0.0, max=1.0),
+        Param("mask_threshold", 0.3, "prompt-model probability that puts a pixel in a mask",
+              min=0.0, max=1.0),
+        Param("recentre", 1, "times each prompt moves to its mask's centre and is segmented "
+              "again", min=0, max=3),
         Param("nms_iou", 0.5, "mask IoU above which the lower-scored mask goes", min=0.0,
               max=1.0),
         Param("min_score", 0.35, "instances scoring below are neither published nor alerted",
@@ -80,7 +84,8 @@ class AnomalyNode(ManagedNode):
         self.detector = AnomalyDetector(
             resolve_model(p["segmenter_model"], p["models_dir"]), prompt,
             AnomalyParams(p["threshold"], p["num_points"], p["sampler"],
-                          nms_iou=p["nms_iou"]), p["num_samples"], p["providers"], p["seed"],
+                          mask_threshold=p["mask_threshold"], nms_iou=p["nms_iou"],
+                          recentre=p["recentre"]), p["num_samples"], p["providers"], p["seed"],
             p["prompt_method"])
         q = self.pub_qos
         self.pub_labels = self.create_publisher(Image, "anomaly/instance_labels", q)
