@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from perception_nodes.core.anomaly import (
+    SuperpixelSnap,
     anomalous_points,
     connected_components,
     farthest_point_sampling,
@@ -19,7 +20,6 @@ from perception_nodes.core.anomaly import (
     recentre_points,
     refine_pixel_scores,
     sample_points,
-    snap_to_superpixels,
 )
 from perception_nodes.core.instance_metrics import fpr_at_tpr, pixel_average_precision
 
@@ -249,11 +249,13 @@ def test_snapping_averages_the_probability_over_each_superpixel():
     probs[0, 0, 0] = 0.8  # one hot pixel of superpixel 0
     probs[1, :2, 2:] = 0.6
     probs[1, 2, :] = [1.0, 0.0, 1.0, 0.0]
-    snapped = snap_to_superpixels(probs, superpixels)
+    snap = SuperpixelSnap(superpixels)
+    snapped = snap(probs)
     assert snapped.shape == (2, 3, 4) and snapped.dtype == np.float32
     assert np.allclose(snapped[0], [[0.2, 0.2, 0, 0], [0.2, 0.2, 0, 0], [0, 0, 0, 0]])
     assert np.allclose(snapped[1], [[0, 0, 0.6, 0.6], [0, 0, 0.6, 0.6], [0.5] * 4])
-    assert snap_to_superpixels(probs[:0], superpixels).shape == (0, 3, 4)
+    assert snap(probs[:0]).shape == (0, 3, 4)
+    assert np.array_equal(snap(probs), snapped)  # built once, applied to every batch
 
 
 def test_region_growing_stays_on_the_prompted_object():

@@ -220,11 +220,6 @@ class SuperpixelSnap:
         return np.ascontiguousarray(means[:, self.index].reshape(probs.shape), np.float32)
 
 
-def snap_to_superpixels(probs: np.ndarray, superpixels: np.ndarray) -> np.ndarray:
-    """:class:`SuperpixelSnap` of ``superpixels`` applied once to ``probs (P, H, W)``."""
-    return SuperpixelSnap(superpixels)(probs)
-
-
 def instance_scores(masks: np.ndarray, probs: np.ndarray, score: np.ndarray,
                     with_confidence: bool = True) -> np.ndarray:
     """``(N,) float32`` instance scores: the mean anomaly score under each mask (Sec. 3),

@@ -73,8 +73,9 @@ class AnomalyDetector:
     def segmenter_for(self, rgb: np.ndarray, height: np.ndarray):
         """The prompt segmenter of this frame: points ``(P, 2)`` -> ``(P, H, W)`` prob."""
         if self.prompt is not None:
-            snap = SuperpixelSnap(grid_slic(rgb, SNAP_CELL_PX))
-            return lambda points: snap(self.prompt.predict(rgb, points, height))
+            snap, segment = SuperpixelSnap(grid_slic(rgb, SNAP_CELL_PX)), \
+                self.prompt.for_frame(rgb, height)
+            return lambda points: snap(segment(points))
         return region_grow_segmenter(rgb, height)
 
     def detect(self, rgb: np.ndarray, depth: np.ndarray, intrinsics: PinholeIntrinsics,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -29,16 +30,26 @@ class PromptSegRunner:
         belongs to the object under each ``(row, col)`` prompt of ``points (P, 2)``
         (bilinear from the model's stride-4 grid). ``height`` ``(H, W)`` metres above the
         tray floor (NaN unknown) is required by RGB-H models and ignored by RGB ones."""
+        return self.for_frame(rgb, height)(points)
+
+    def for_frame(self, rgb: np.ndarray, height: np.ndarray | None = None
+                  ) -> Callable[[np.ndarray], np.ndarray]:
+        """:meth:`predict` of one frame as points -> masks, the frame preprocessed once for
+        every batch of prompts asked of it (the anomaly pipeline asks twice: first prompts,
+        then re-centred ones)."""
         h, w = rgb.shape[:2]
-        points = np.asarray(points, np.float32).reshape(-1, 2)
-        if len(points) == 0:
-            return np.zeros((0, h, w), np.float32)
         ih, iw = self.input_size
-        scaled = (points + 0.5) * np.array([ih / h, iw / w], np.float32) - 0.5
         image = preprocess_rgbh(rgb, height, self.input_size) if self.needs_height else \
             preprocess(rgb, self.input_size)
-        logits = self.model.run({"image": image,
-                                 "points": scaled})["out"][:, 0]
-        prob = 1.0 / (1.0 + np.exp(-logits))
-        return np.stack([cv2.resize(q, (w, h), interpolation=cv2.INTER_LINEAR)
-                         for q in prob]).astype(np.float32)
+
+        def segment(points: np.ndarray) -> np.ndarray:
+            points = np.asarray(points, np.float32).reshape(-1, 2)
+            if len(points) == 0:
+                return np.zeros((0, h, w), np.float32)
+            scaled = (points + 0.5) * np.array([ih / h, iw / w], np.float32) - 0.5
+            logits = self.model.run({"image": image, "points": scaled})["out"][:, 0]
+            prob = 1.0 / (1.0 + np.exp(-logits))
+            return np.stack([cv2.resize(q, (w, h), interpolation=cv2.INTER_LINEAR)
+                             for q in prob]).astype(np.float32)
+
+        return segment
