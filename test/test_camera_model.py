@@ -19,6 +19,12 @@ def test_from_fov_centres_principal_point_and_sets_focal_length():
     assert k.fx == pytest.approx(240.0)  # tan(45 deg) = 1 -> f = H / 2
 
 
+def test_from_matrix_inverts_matrix():
+    intr = PinholeIntrinsics(64, 48, 50.0, 51.0, 31.5, 23.25)
+    assert PinholeIntrinsics.from_matrix(intr.matrix, 64, 48) == intr
+    assert PinholeIntrinsics.from_matrix(intr.matrix.ravel().tolist(), 64, 48) == intr
+
+
 def test_project_backproject_round_trip():
     k = PinholeIntrinsics(64, 48, 50.0, 55.0, 31.5, 23.5)
     pts = np.array([[0.1, -0.05, 0.8], [0.0, 0.0, 1.0], [-0.2, 0.1, 2.0]])

@@ -35,6 +35,14 @@ class PinholeIntrinsics:
         f = 0.5 * height / np.tan(np.deg2rad(fov_y_deg) / 2.0)
         return cls(width, height, float(f), float(f), (width - 1) / 2.0, (height - 1) / 2.0)
 
+    @classmethod
+    def from_matrix(cls, k: np.ndarray, width: int, height: int) -> PinholeIntrinsics:
+        """Intrinsics of a ``width`` x ``height`` image from its 3x3 camera matrix ``K``
+        (the inverse of :attr:`matrix`)."""
+        k = np.asarray(k, dtype=float).reshape(3, 3)
+        return cls(int(width), int(height), float(k[0, 0]), float(k[1, 1]), float(k[0, 2]),
+                   float(k[1, 2]))
+
     @property
     def matrix(self) -> np.ndarray:
         """The 3x3 camera matrix K, float64."""

@@ -44,9 +44,8 @@ def _load_scene(path: Path, size: tuple[int, int], rng: np.random.Generator | No
     rgb, labels = scene["rgb"], scene["labels"]
     height = None
     if floor_plane is not None:
-        k = scene["camera_k"]
-        intr = PinholeIntrinsics(labels.shape[1], labels.shape[0], float(k[0, 0]),
-                                 float(k[1, 1]), float(k[0, 2]), float(k[1, 2]))
+        intr = PinholeIntrinsics.from_matrix(scene["camera_k"], labels.shape[1],
+                                             labels.shape[0])
         height = height_above_plane(scene["depth"], intr, floor_plane)
     if foreign_as_background and "foreign" in scene and len(scene["foreign"]):
         labels = np.where(np.isin(labels, scene["foreign"]), 0, labels).astype(labels.dtype)

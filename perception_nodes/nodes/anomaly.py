@@ -20,11 +20,9 @@ from sensor_msgs.msg import CameraInfo, Image
 from perception_nodes.core.anomaly import SAMPLERS, AnomalyParams
 from perception_nodes.core.confidence_masks import masks_to_labels
 from perception_nodes.core.conventions import depth_mm_to_m
-from perception_nodes.core.floor_plane import parse_plane
-from perception_nodes.core.grasp_regions import WorkspaceMask
 from perception_nodes.inference.anomaly import PROMPT_METHODS, AnomalyDetector
 from perception_nodes.inference.onnx_model import MODELS_DIR, resolve_model
-from perception_nodes.ros.grasp_messages import parse_pairs
+from perception_nodes.ros.calibration import parse_floor_calibration
 from perception_nodes.ros.image_conversion import (
     ImageConversionError,
     image_to_numpy,
@@ -33,7 +31,7 @@ from perception_nodes.ros.image_conversion import (
 )
 from perception_nodes.ros.managed_node import ManagedNode, run_node
 from perception_nodes.ros.messages import intrinsics_from_camera_info, stamp_ns
-from perception_nodes.ros.params import Param, ParameterValueError
+from perception_nodes.ros.params import Param
 from perception_nodes.ros.sync import Subscriber, TimeSynchronizer
 
 
@@ -71,11 +69,7 @@ class AnomalyNode(ManagedNode):
         super().__init__("anomaly", **kwargs)
 
     def check_params(self, params: dict) -> None:
-        try:
-            self.plane = parse_plane(params["floor_plane"])
-            self.outside_workspace = WorkspaceMask(parse_pairs(params["workspace_polygon"]))
-        except ValueError as exc:
-            raise ParameterValueError(f"floor_plane / workspace_polygon: {exc}") from exc
+        self.plane, self.outside_workspace = parse_floor_calibration(params)
 
     def configure_io(self) -> None:
         p = self.params
@@ -112,9 +106,7 @@ class AnomalyNode(ManagedNode):
                                          self.plane, self.outside_workspace(rgb.shape[:2]),
                                          stamp_ns(image.header.stamp))
         except (ImageConversionError, ValueError) as exc:
-            self.health.malformed(str(exc))
-            self.get_logger().warning(f"dropped malformed frame: {exc}",
-                                      throttle_duration_sec=5.0)
+            self.drop_malformed("frame", exc)
             return
         inst = frame.instances
         keep = inst.scores >= self.params["min_score"]

@@ -106,9 +106,7 @@ class CameraIngestNode(ManagedNode):
             image_to_numpy(color)
             image_to_numpy(depth)
         except ImageConversionError as exc:
-            self.health.malformed(str(exc))
-            self.get_logger().warning(f"dropped malformed sim frame: {exc}",
-                                      throttle_duration_sec=5.0)
+            self.drop_malformed("sim frame", exc)
             return
         frame_id = self.params["frame_id"]
         for msg in (color, depth, info):

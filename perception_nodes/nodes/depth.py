@@ -16,11 +16,9 @@ import time
 
 from sensor_msgs.msg import CameraInfo, Image
 
-from perception_nodes.core.floor_plane import parse_plane
-from perception_nodes.core.grasp_regions import WorkspaceMask
 from perception_nodes.inference.depth import SCALE_MODES, MonoDepthEstimator
 from perception_nodes.inference.onnx_model import MODELS_DIR, resolve_model
-from perception_nodes.ros.grasp_messages import parse_pairs
+from perception_nodes.ros.calibration import parse_floor_calibration
 from perception_nodes.ros.image_conversion import (
     ImageConversionError,
     image_to_rgb,
@@ -28,7 +26,7 @@ from perception_nodes.ros.image_conversion import (
 )
 from perception_nodes.ros.managed_node import ManagedNode, run_node
 from perception_nodes.ros.messages import intrinsics_from_camera_info
-from perception_nodes.ros.params import Param, ParameterValueError
+from perception_nodes.ros.params import Param
 from perception_nodes.ros.sync import Subscriber, TimeSynchronizer
 
 
@@ -52,11 +50,7 @@ class DepthNode(ManagedNode):
         super().__init__("depth", **kwargs)
 
     def check_params(self, params: dict) -> None:
-        try:
-            self.plane = parse_plane(params["floor_plane"])
-            self.outside_floor = WorkspaceMask(parse_pairs(params["workspace_polygon"]))
-        except ValueError as exc:
-            raise ParameterValueError(f"floor_plane / workspace_polygon: {exc}") from exc
+        self.plane, self.outside_floor = parse_floor_calibration(params)
 
     def configure_io(self) -> None:
         p = self.params
@@ -87,9 +81,7 @@ class DepthNode(ManagedNode):
                     rgb, intrinsics, self.plane, self.outside_floor.inside(rgb.shape[:2]))
                 self.health.info["scale"] = f"{scale:.4f}"
         except (ImageConversionError, ValueError) as exc:
-            self.health.malformed(str(exc))
-            self.get_logger().warning(f"dropped malformed frame: {exc}",
-                                      throttle_duration_sec=5.0)
+            self.drop_malformed("frame", exc)
             return
         self.pub_depth.publish(numpy_to_image(depth, "32FC1", image.header))
         self.health.published(latency_s=time.monotonic() - start)

@@ -150,9 +150,7 @@ class GraspRegionsNode(ManagedNode):
             plan = plan_grasps(labels, depth, intrinsics, self.layout, self.grasp_params,
                                confidence, samples, ignore)
         except (ImageConversionError, ValueError) as exc:
-            self.health.malformed(str(exc))
-            self.get_logger().warning(f"dropped malformed frame: {exc}",
-                                      throttle_duration_sec=5.0)
+            self.drop_malformed("frame", exc)
             return
         if samples is None:
             self.health.count("no_samples")

@@ -117,8 +117,7 @@ class PickClientNode(ManagedNode):
             labels, depth = image_to_numpy(labels_msg), image_to_numpy(depth_msg)
             intrinsics = intrinsics_from_camera_info(info)
         except (ImageConversionError, ValueError) as exc:
-            self.health.malformed(str(exc))
-            self.get_logger().warning(f"dropped malformed frame: {exc}")
+            self.drop_malformed("frame", exc)
             return
         p = self.params
         grasp = oracle_grasp(labels, depth, intrinsics, p["min_pixels"], p["cup_radius_m"],

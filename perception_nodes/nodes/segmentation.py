@@ -93,9 +93,7 @@ class SegmentationNode(ManagedNode):
         try:
             rgb = image_to_rgb(msg)
         except ImageConversionError as exc:
-            self.health.malformed(str(exc))
-            self.get_logger().warning(f"dropped malformed image: {exc}",
-                                      throttle_duration_sec=5.0)
+            self.drop_malformed("image", exc)
             return
         p = self.params
         out = self.runner(rgb)

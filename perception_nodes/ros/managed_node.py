@@ -105,6 +105,12 @@ class ManagedNode(LifecycleNode):
         self.release_io()
         return TransitionCallbackReturn.SUCCESS
 
+    def drop_malformed(self, what: str, exc: Exception) -> None:
+        """A malformed message: counted in diagnostics and logged (throttled); the caller
+        returns without publishing, and the node keeps running."""
+        self.health.malformed(str(exc))
+        self.get_logger().warning(f"dropped malformed {what}: {exc}", throttle_duration_sec=5.0)
+
     # -- frame gating -----------------------------------------------------------------------
     def should_process(self) -> bool:
         """True when active, enabled and within ``max_fps``; a refused frame counts as dropped."""

@@ -31,7 +31,7 @@ def intrinsics_from_camera_info(msg: CameraInfo) -> PinholeIntrinsics:
     k = np.asarray(msg.k, dtype=float).reshape(3, 3)
     if k[0, 0] <= 0 or k[1, 1] <= 0:
         raise ValueError("CameraInfo has no focal length (K is unset)")
-    return PinholeIntrinsics(int(msg.width), int(msg.height), k[0, 0], k[1, 1], k[0, 2], k[1, 2])
+    return PinholeIntrinsics.from_matrix(k, msg.width, msg.height)
 
 
 def pose_msg(matrix: np.ndarray) -> Pose:

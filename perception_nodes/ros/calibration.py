@@ -1,0 +1,21 @@
+"""The cell's calibration as node parameters: the tray floor plane and the floor polygon."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from perception_nodes.core.floor_plane import parse_plane
+from perception_nodes.core.grasp_regions import WorkspaceMask
+from perception_nodes.ros.grasp_messages import parse_pairs
+from perception_nodes.ros.params import ParameterValueError
+
+
+def parse_floor_calibration(params: dict) -> tuple[np.ndarray, WorkspaceMask]:
+    """``(plane (4,), outside-the-floor mask)`` from a node's ``floor_plane`` ('nx,ny,nz,d'
+    in the camera optical frame) and ``workspace_polygon`` ('u,v; ...' image fractions)
+    parameters; ParameterValueError naming both when either is malformed."""
+    try:
+        return parse_plane(params["floor_plane"]), \
+            WorkspaceMask(parse_pairs(params["workspace_polygon"]))
+    except ValueError as exc:
+        raise ParameterValueError(f"floor_plane / workspace_polygon: {exc}") from exc
