@@ -131,14 +131,6 @@ def ensure_data(cfg: dict) -> Path:
     return folder
 
 
-def init_from_checkpoint(model: LatentSegmenter, cfg: dict) -> None:
-    """Load ``cfg["init"]``'s weights into ``model``; ValueError if its architecture differs.
-
-    RbA fine-tunes a trained segmenter with outlier exposure (seed 003 Sec. 3) rather than
-    training it afresh: the item hypotheses it has learned are kept."""
-    load_weights(model, cfg["init"], cfg, ("latent_dim", "width"))
-
-
 def main(argv: list[str] | None = None) -> dict:
     """Train, checkpoint, export; returns a summary (also written to OUT/summary.json)."""
     cfg = resolve_args(build_parser().parse_args(argv))
@@ -161,7 +153,9 @@ def main(argv: list[str] | None = None) -> dict:
         data.paths += extra[: cfg["outlier_exposure"]]
     model = LatentSegmenter(latent_dim=cfg["latent_dim"], width=cfg["width"]).train()
     if cfg.get("init"):
-        init_from_checkpoint(model, cfg)
+        # RbA fine-tunes a trained segmenter with outlier exposure (seed 003 Sec. 3) rather
+        # than training it afresh: the item hypotheses it has learned are kept
+        load_weights(model, cfg["init"], cfg, ("latent_dim", "width"))
 
     def step_losses(model: LatentSegmenter, batch: dict, step: int) -> dict:
         beta = kl_beta(step, cfg["steps"], cfg["kl_warmup"], cfg["kl_max"])
