@@ -358,7 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.set_defaults(func=_cmd_grasp_data)
 
     u = sub.add_parser("selfsup", help="grasps -> grasped-item masks -> cut-and-paste -> "
-                       "retrained instance model -> AP on held-out scenes (seed 001)")
+                       "retrained instance model -> AP on held-out scenes (grasp "
+                       "self-supervision)")
     u.add_argument("--grasps", default="data/grasps_selfsup",
                    help="grasp episodes (perception grasp-data root); collected if missing")
     u.add_argument("--count", type=int, default=300, help="grasps to collect and use")
@@ -380,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     u.set_defaults(func=_cmd_selfsup)
 
     k = sub.add_parser("pick-eval", help="closed-loop picks in the simulated cell per "
-                       "segmentation configuration (seed 000 Table II on our cell)")
+                       "segmentation configuration (Latent-MaskRCNN Table II on our cell)")
     k.add_argument("--episodes", type=int, default=500, help="executed picks per configuration")
     k.add_argument("--mode", default="baseline,prior_mean,confidence_mask,superpixel",
                    help="comma-separated configurations: baseline, prior_mean, "

@@ -1,4 +1,4 @@
-"""Anomaly instances core (seed 003): point sampling, NMS, scoring, ensemble, baselines and
+"""Anomaly instances core (UGainS): point sampling, NMS, scoring, ensemble, baselines and
 pixel metrics, exact on tiny seeded arrays."""
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Seed 000's post-processing on hand-built samples, with hand-computed answers."""
+"""Latent-MaskRCNN's post-processing on hand-built samples, with hand-computed answers."""
 
 import numpy as np
 import pytest

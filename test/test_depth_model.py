@@ -1,4 +1,5 @@
-"""Seed 004's depth network and losses without trained weights, and a seeded smoke run."""
+"""mono-depth + instances' depth network and losses without trained weights, and a seeded
+smoke run."""
 
 import json
 

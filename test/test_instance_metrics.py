@@ -1,4 +1,4 @@
-"""Metrics of seed 000 on hand-built predictions with hand-computed values."""
+"""Metrics of Latent-MaskRCNN on hand-built predictions with hand-computed values."""
 
 import numpy as np
 import pytest

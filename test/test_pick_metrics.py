@@ -1,4 +1,4 @@
-"""Simulated double-pick rate (seed 000 Sec. V-D) on hand-built masks."""
+"""Simulated double-pick rate (Latent-MaskRCNN Sec. V-D) on hand-built masks."""
 
 import numpy as np
 import pytest

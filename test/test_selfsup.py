@@ -1,4 +1,5 @@
-"""Self-supervised cut-and-paste training (seed 001 Sec. III-B): crop banks, pasted training
+"""Self-supervised cut-and-paste training (grasp self-supervision Sec. III-B): crop banks,
+pasted training
 scenes, masks from grasps, and `perception selfsup` end to end on a smoke configuration."""
 
 import json

@@ -1,4 +1,4 @@
-"""Superpixel quality measures by hand, and seed 002's Table I on a smoke model."""
+"""Superpixel quality measures by hand, and superpixel one-shot's Table I on a smoke model."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Seed 002's post-processing on hand-built grid outputs with known answers."""
+"""superpixel one-shot's post-processing on hand-built grid outputs with known answers."""
 
 import numpy as np
 import pytest

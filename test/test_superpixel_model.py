@@ -1,4 +1,4 @@
-"""Seed 002's network and losses on tiny tensors, and the exported model at inference."""
+"""superpixel one-shot's network and losses on tiny tensors, and the exported model."""
 
 import math
 

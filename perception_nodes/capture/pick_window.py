@@ -1,5 +1,6 @@
 """Which frames bracket a grasp (no ROS): the last one before the arm enters the view and the
-first stable one after it leaves (seed 001 Sec. III: before/after images of each grasp)."""
+first stable one after it leaves (grasp self-supervision Sec. III: before/after images
+of each grasp)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Anomaly instances from a per-pixel anomaly score (seed 003, UGainS, Sec. 3).
+"""Anomaly instances from a per-pixel anomaly score (UGainS Sec. 3).
 
 A score map ``(H, W) float32`` (higher = more anomalous; NaN = no score) is thresholded,
 point prompts are drawn from the anomalous pixels (farthest point sampling by default, K-means
@@ -41,7 +41,7 @@ def known_item_claim(fg: np.ndarray, labels: np.ndarray, scores: list[np.ndarray
     times the score of the instance the cell is assigned to (0 where none). ``fg (K, h, w)``
     probabilities, ``labels (K, h, w)`` instance ids 1..N_k, ``scores[k] (N_k,)``.
 
-    Our adaptation of RbA (seed 003 Sec. 3, Eq. 1): RbA sums over a Mask2Former's masks the
+    Our adaptation of RbA (UGainS Sec. 3, Eq. 1): RbA sums over a Mask2Former's masks the
     mask probability times its class confidence; our masks of one hypothesis are disjoint,
     so the sum is the one covering mask's, and the latent samples are averaged.
     """
@@ -161,7 +161,7 @@ def oracle_points(instances: np.ndarray) -> np.ndarray:
 
 def recentre_points(masks: np.ndarray, points: np.ndarray) -> np.ndarray:
     """``(N, 2) int64``: each prompt moved to the innermost pixel of the mask it gave
-    (:func:`innermost_pixel`; kept where its mask is empty). Our addition to seed 003's
+    (:func:`innermost_pixel`; kept where its mask is empty). Our addition to UGainS's
     pipeline: a farthest point lands anywhere on an object, often on its edge, where a small
     prompt model gives a partial mask; prompted again at that mask's centre it segments the
     object as it does from Table 2's oracle centres."""
@@ -273,7 +273,7 @@ def connected_components(score: np.ndarray, threshold: float, ignore: np.ndarray
 
 @dataclass
 class AnomalyParams:
-    """Knobs of :func:`anomaly_instances` (defaults: seed 003's 50 FPS points, NMS 0.5; the
+    """Knobs of :func:`anomaly_instances` (defaults: UGainS's 50 FPS points, NMS 0.5; the
     mask threshold 0.3 and the confidence in the score were chosen on 30 unseen
     ``anomaly_train`` scenes, README "Anomaly instances")."""
 
@@ -306,7 +306,7 @@ PromptSegmenter = Callable[[np.ndarray], np.ndarray]  # points (P, 2) -> (P, H, 
 def anomaly_instances(score: np.ndarray, segment: PromptSegmenter, params: AnomalyParams,
                       rng: np.random.Generator, ignore: np.ndarray | None = None,
                       points: np.ndarray | None = None) -> AnomalyInstances:
-    """Seed 003's instance branch on one score map: sample prompts from the thresholded
+    """UGainS's instance branch on one score map: sample prompts from the thresholded
     score (or take ``points``), segment each (re-centred ``params.recentre`` times,
     :func:`recentre_points`), score (:func:`instance_scores`), NMS, and the pixel-score
     ensemble. ``segment`` must decode each prompt independently of the others."""

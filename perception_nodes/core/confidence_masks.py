@@ -1,6 +1,7 @@
 """Post-processing of sampled instance segmentations (numpy only).
 
-From Liu, Mishra, Abbeel, Chen, "Distributional Instance Segmentation" (ICRA 2023), seed 000:
+From Liu, Mishra, Abbeel, Chen, "Distributional Instance Segmentation" (ICRA 2023),
+Latent-MaskRCNN:
 p-confidence masks (Sec. IV-A, scored as in Sec. IV-B, Algorithm 1 of the appendix),
 Union-NMS (Sec. IV-C, Algorithm 2), and instance label images.
 
@@ -44,7 +45,7 @@ def _stack(samples: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np
 
 def confidence_masks(samples: list[tuple[np.ndarray, np.ndarray]], p: float,
                      min_score: float = 0.1, max_instances: int = 100) -> InstancePrediction:
-    """Greedy p-confidence masks from ``k`` sampled segmentations (seed 000, Algorithm 1).
+    """Greedy p-confidence masks from ``k`` sampled segmentations (Latent-MaskRCNN, Algorithm 1).
 
     Each candidate starts from one sampled mask ``m_h``; from each of the ``ceil(k p)``
     samples (``m_h``'s own included) that overlap it most, it takes that sample's mask of
@@ -341,7 +342,7 @@ def mask_iou(masks: np.ndarray) -> np.ndarray:
 
 def union_nms(masks: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.5
               ) -> InstancePrediction:
-    """Union-NMS over masks pooled from all samples (seed 000, Sec. IV-C, Algorithm 2).
+    """Union-NMS over masks pooled from all samples (Latent-MaskRCNN, Sec. IV-C, Algorithm 2).
 
     Greedy NMS in score order; each kept mask is replaced by the union of itself and every
     mask it suppressed, keeping its score, so that extents any sample saw are covered.

@@ -1,4 +1,4 @@
-"""Cut-and-paste instance supervision from grasped objects (seed 001 Sec. III-B.2/3).
+"""Cut-and-paste instance supervision from grasped objects (grasp self-supervision Sec. III-B.2/3).
 
 Objects cut from grasps (the before frame under the grasp segmentation's visible mask) are
 pasted onto a labelled training image: 0 to 25 of them, each rotated by 0-360 degrees,

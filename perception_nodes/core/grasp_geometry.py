@@ -129,7 +129,7 @@ def cup_footprint_mask(size: tuple[int, int], intrinsics: PinholeIntrinsics,
                        active: np.ndarray, rim_points: int = 24) -> np.ndarray:
     """``(H, W) uint8`` 1 under the active cups of a gripper at ``pose`` (4x4, optical frame,
     cups in its xy plane at ``cup_offsets_m (n, 2)`` m): each cup's rim circle projected
-    into the image and filled (seed 001 Sec. III-A: the grasp mask input)."""
+    into the image and filled (grasp self-supervision Sec. III-A: the grasp mask input)."""
     h, w = size
     mask = np.zeros((h, w), np.uint8)
     angles = np.linspace(0.0, 2.0 * np.pi, rim_points, endpoint=False)

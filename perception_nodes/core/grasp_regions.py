@@ -1,6 +1,6 @@
 """Grasp-safe regions and ranked suction-grasp candidates (numpy + OpenCV).
 
-Seed 000 Sec. V-E: grasp points are chosen to land as many suction cups as possible on a
+Latent-MaskRCNN Sec. V-E: grasp points are chosen to land as many suction cups as possible on a
 single object of the segmentation, and double picks fall when that segmentation only claims
 what it is confident of. Here a footprint centre (u, v) with gripper yaw theta is *safe* for
 instance L when, with the cup layout projected at the depth there:

@@ -1,5 +1,5 @@
 """Masks of grasped items from before/after images: baselines, filters and metrics
-(seed 001 Sec. III-B.1 and IV-B/C; numpy + OpenCV).
+(grasp self-supervision Sec. III-B.1 and IV-B/C; numpy + OpenCV).
 
 Images are ``(H, W, 3) uint8`` RGB; masks ``(H, W) bool``; probabilities ``(H, W)
 float32`` in [0, 1].
@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 SUBTRACTORS = ("subtract", "mog", "mog2", "lsbp")
-# seed 001 keeps contours of at least 1000 px at 640x960; the same share of our image
+# grasp self-supervision keeps contours of at least 1000 px at 640x960; the same share of our image
 MIN_CONTOUR_SHARE = 1000 / (640 * 960)
 PAPER_PIXELS = 640 * 960
 PAPER_T_ENT = 0.1

@@ -1,6 +1,7 @@
 """Grid-preserving superpixels: one SLIC assignment step against a fixed grid of centres.
 
-Seed 002, Sec. III-C: SLIC starts from cluster centres on a regular grid of spacing ``k``;
+superpixel one-shot, Sec. III-C: SLIC starts from cluster centres on a regular grid of
+spacing ``k``;
 running a single assignment iteration *without* updating the centres leaves every
 superpixel tied to one cell of the grid, so a network's output on that grid (output stride
 ``k``) can be upsampled one-to-many along the image's own colour boundaries.
@@ -48,7 +49,7 @@ def _spatial_term(cell: int, compactness: float, bh: int, bw: int, a: int, b: in
 
 
 def grid_slic(rgb: np.ndarray, cell: int = 8, compactness: float = 10.0) -> np.ndarray:
-    """Superpixels that keep the grid (seed 002, Sec. III-C).
+    """Superpixels that keep the grid (superpixel one-shot, Sec. III-C).
 
     Args:
         rgb: ``(H, W, 3) uint8`` image.
@@ -138,7 +139,8 @@ def upsample_grid(grid_values: np.ndarray, superpixels: np.ndarray) -> np.ndarra
 def superpixel_targets(labels: np.ndarray, superpixels: np.ndarray,
                        grid: tuple[int, int]) -> np.ndarray:
     """Grid targets from full-resolution labels: each cell takes the label at the centre of
-    mass of its superpixel (seed 002, Sec. III-D and Fig. 4); cells whose superpixel is empty
+    mass of its superpixel (superpixel one-shot, Sec. III-D and Fig. 4); cells whose
+    superpixel is empty
     take the label at their own centre.
 
     Args:

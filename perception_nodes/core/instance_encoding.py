@@ -8,7 +8,8 @@ The network predicts, on a grid of ``stride`` pixels: a foreground logit, an obj
 heatmap logit (each instance's centre is its most interior cell, so a suction cup aimed
 there lands on the item even when the item is concave), and per-cell offsets ``(dy, dx)`` in
 grid cells from the cell to its instance's centre. This is a centre-and-offset decoder in
-the spirit of seed 002's object-centre head, assigning pixels by vote rather than embedding.
+the spirit of superpixel one-shot's object-centre head, assigning pixels by vote rather than
+embedding.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Instance segmentation metrics (numpy only), as defined in seed 000 (Sec. V-B, V-C and
+"""Instance segmentation metrics (numpy only), as defined in Latent-MaskRCNN (Sec. V-B, V-C and
 the appendix's Metrics): mAP with IoU, max recall at high precision (MR@HP) with
 intersection-over-prediction (IoP), and average recall (AR) with intersection-over-ground-
 truth (IoG). Matching follows COCO: predictions in score order each take the unmatched ground
@@ -128,7 +128,7 @@ def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
     """Area under the ROC curve of ``scores`` ranking ``positive`` above the rest
     (Mann-Whitney statistic, ties count one half); NaN without both classes.
 
-    Seed 000, Table III: scores of predicted masks predicting ground-truth IoU > 0.5.
+    Latent-MaskRCNN, Table III: scores of predicted masks predicting ground-truth IoU > 0.5.
     """
     scores = np.asarray(scores, dtype=np.float64).ravel()
     positive = np.asarray(positive, dtype=bool).ravel()
@@ -157,7 +157,7 @@ def best_iou(pred_masks: np.ndarray, gt_masks: np.ndarray) -> np.ndarray:
 
 def pixel_average_precision(scores: np.ndarray, positive: np.ndarray) -> float:
     """Average precision of ``scores`` for ``positive`` pixels, the area under the
-    precision-recall curve as a step sum over distinct scores (seed 003's pAP); NaN without
+    precision-recall curve as a step sum over distinct scores (UGainS's pAP); NaN without
     positives."""
     scores = np.asarray(scores, np.float64).ravel()
     positive = np.asarray(positive, bool).ravel()
@@ -176,7 +176,7 @@ def pixel_average_precision(scores: np.ndarray, positive: np.ndarray) -> float:
 
 def fpr_at_tpr(scores: np.ndarray, positive: np.ndarray, tpr: float = 0.95) -> float:
     """False-positive rate at the highest threshold that reaches ``tpr`` true-positive rate
-    (seed 003's FPR95); NaN without both classes."""
+    (UGainS's FPR95); NaN without both classes."""
     scores = np.asarray(scores, np.float64).ravel()
     positive = np.asarray(positive, bool).ravel()
     n_pos, n_neg = int(positive.sum()), int((~positive).sum())

@@ -1,4 +1,4 @@
-"""Monocular depth: scale recovery and the error metrics of seed 004 Table I.
+"""Monocular depth: scale recovery and the error metrics of mono-depth + instances Table I.
 
 Depths are ``(H, W) float32`` metres (NaN invalid, ``core.conventions``); a monocular
 prediction is metric only up to one unknown factor per image.

@@ -1,6 +1,6 @@
 """Simulated double-pick rate and pickable area of predicted masks (numpy + OpenCV).
 
-Seed 000, Sec. V-D (Fig. 5): the gripper is a circle of fixed radius in pixel space. Circles
+Latent-MaskRCNN, Sec. V-D (Fig. 5): the gripper is a circle of fixed radius in pixel space. Circles
 are sampled at random; of the ``N`` that lie entirely within one predicted mask, ``D`` also
 touch more than one ground-truth instance, and the double-pick rate is ``D / N``. The pickable
 area fraction is the area of all predicted masks over the area of all ground-truth masks.

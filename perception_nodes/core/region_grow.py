@@ -1,6 +1,6 @@
 """A classical point-prompted segmenter: region growing over superpixels from the prompt.
 
-The comparison for the learned prompt model (anomaly issue, seed 003 Sec. 3 uses SAM): the
+The comparison for the learned prompt model (anomaly issue, UGainS Sec. 3 uses SAM): the
 image is cut into grid SLIC superpixels once (``core.grid_slic``); a prompt starts from its
 superpixel and absorbs neighbouring superpixels, breadth first, whose mean Lab colour lies
 within ``max_lab_distance`` of the seed's and, when a height map is given, that stand on

@@ -1,4 +1,5 @@
-"""Instances from grid predictions of the superpixel model (seed 002, Sec. III-B), numpy.
+"""Instances from grid predictions of the superpixel model (superpixel one-shot, Sec. III-B),
+numpy.
 
 The network gives, per grid element, ``P(item)``, ``P(centre)`` and a 32-d embedding.
 :func:`cluster_with_centres` is the paper's post-processing: centre confidence above 0.7,
@@ -70,7 +71,7 @@ def cluster_with_centres(out: np.ndarray, fg_threshold: float = 0.5,
                          centre_threshold: float = CENTRE_THRESHOLD,
                          duplicate_distance: float = DELTA_A, reject_distance: float = 0.5,
                          min_cells: int = 2) -> GridInstances:
-    """Seed 002's post-processing with predicted centres (Sec. III-B).
+    """superpixel one-shot's post-processing with predicted centres (Sec. III-B).
 
     Args:
         out: ``(2 + D, gh, gw) float32`` [P(item), P(centre), embedding].

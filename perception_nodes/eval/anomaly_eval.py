@@ -1,13 +1,13 @@
-"""Seed 003's Tables 1, 2, 4 and 5 on our cell: foreign objects in a bin of products.
+"""UGainS's Tables 1, 2, 4 and 5 on our cell: foreign objects in a bin of products.
 
-    perception eval anomaly --scenes 200 --out docs/eval_anomaly --json
+    perception eval anomaly --scenes 200 --out docs/results/anomaly/test --json
 
 Scenes: ``anomaly_test`` (the catalogue's items, three objects of the held-out foreign set
 each: duck, teddy, mug, soccer ball, toy brick, marble, never seen by any model);
 ``anomaly_novel`` puts the same foreign set among held-out items. Pixel metrics
 (pAP, FPR95) are over the tray floor region (the calibrated ignore region is left out) with
 foreign-object pixels positive, on every second row and column; instance metrics (iAP over
-IoU 0.5:0.95, iAP50) over foreign objects of at least 10 visible pixels, as seed 003 counts
+IoU 0.5:0.95, iAP50) over foreign objects of at least 10 visible pixels, as UGainS counts
 them. Instance rows' pixel scores are their masks painted with their scores (Table 2's
 convention); "+ ensemble" adds them to the pixel score (Sec. 3).
 """

@@ -1,7 +1,8 @@
-"""Seed 004 Table I on our cell, metric scale from the tray floor, and a real-photo check.
+"""mono-depth + instances Table I on our cell, metric scale from the tray floor, and a
+real-photo check.
 
     perception eval depth --models "ST=runs/train/depth_st/model.onnx,..." \
-        --out docs/eval_depth --json
+        --out docs/results/depth/table1 --json
 
 1. Table I: the middle frame of each held-out ``depth_test`` sweep (held-out items, camera
    poses never seen), each prediction median-scaled to the ground truth (the paper's

@@ -1,4 +1,4 @@
-"""Seed 001 Table I on our cell: grasp segmentation of held-out grasps.
+"""grasp self-supervision Table I on our cell: grasp segmentation of held-out grasps.
 
     perception eval grasp-segmentation --json
 

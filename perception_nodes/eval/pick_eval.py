@@ -1,6 +1,6 @@
 """Closed-loop picking in the simulated cell: perception chooses, the simulated arm picks.
 
-Seed 000 Sec. V-E (Table II) on our cell: only the segmentation changes between
+Latent-MaskRCNN Sec. V-E (Table II) on our cell: only the segmentation changes between
 configurations; the grasp planner (``core.grasp_regions``), the gripper, the scenes (the
 held-out test split, the same seeds in the same order) and the physics stay the same. Each
 scene is picked up to ``picks_per_scene`` times, re-perceived before every pick, as a cell
@@ -29,7 +29,8 @@ from perception_nodes.core.grasp_regions import (
 from perception_nodes.sim.suction import CUP_SEALED, SuctionGripperSpec, execute_pick
 
 CONFIGURATIONS = ("baseline", "prior_mean", "confidence_mask", "superpixel", "ground_truth")
-DEPTH_SOURCES = ("sensor", "mono")  # the depth camera, or the depth node's model (seed 004)
+# the depth camera, or the depth node's model (mono-depth + instances)
+DEPTH_SOURCES = ("sensor", "mono")
 FIRST_SEED = 200_000  # the test split (held-out items), as `perception eval segmentation`
 
 

@@ -1,4 +1,4 @@
-"""Evaluation of distributional instance segmentation on simulated scenes (seed 000).
+"""Evaluation of distributional instance segmentation on simulated scenes (Latent-MaskRCNN).
 
 Reproduces the paper's evaluation on our data from any model that yields, per image, a
 single-hypothesis baseline, the prior-mean prediction and ``k`` latent samples:
@@ -130,7 +130,7 @@ def markdown_tables(report: dict) -> str:
 
 
 def plot_fig5(report: dict, path: str) -> None:
-    """Double-pick rate against pickable area (seed 000 Fig. 5) as a PNG."""
+    """Double-pick rate against pickable area (Latent-MaskRCNN Fig. 5) as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")

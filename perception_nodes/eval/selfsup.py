@@ -1,4 +1,5 @@
-"""Self-supervised instance segmentation from the cell's own grasps (seed 001 Sec. III-B, V).
+"""Self-supervised instance segmentation from the cell's own grasps (grasp self-supervision
+Sec. III-B, V).
 
     perception selfsup --masks grasp --inpaint-px 5 --out runs/selfsup/paste_grasp_inpaint
     perception eval instance-ap --models "100 labelled=runs/.../model.onnx,..." --json

@@ -1,11 +1,12 @@
-"""Evaluation of the superpixel instance mode (seed 002) on simulated scenes.
+"""Evaluation of the superpixel instance mode (superpixel one-shot) on simulated scenes.
 
 - Superpixels: our grid-preserving SLIC against ``skimage.segmentation.slic`` and OpenCV's
   ``ximgproc`` SLIC on the same frames, and the plain grid they start from: time, boundary
   recall (ground-truth boundary pixels within 1 px of a superpixel boundary) and
   under-segmentation error (Neubert and Protzel: for every ground-truth segment, the smaller
   part of each superpixel that it cuts, summed and divided by the image size).
-- Table I of seed 002: mAP@50 and mAP (IoU 0.5:0.95) with and without predicted centres and
+- Table I of superpixel one-shot: mAP@50 and mAP (IoU 0.5:0.95) with and without predicted
+  centres and
   with and without superpixel upsampling, and seconds per stage (superpixels, network,
   clustering, upsampling), one after the other (see ``SuperpixelRunner``'s ``parallel``).
   The centre threshold is chosen on validation scenes and the paper's 0.7 reported beside
@@ -107,7 +108,7 @@ def compare_superpixels(frames: Iterable[tuple[np.ndarray, np.ndarray]], cell: i
 def evaluate_variants(scenes: Iterable[dict[str, np.ndarray]], model_path: str,
                       providers: str = "cpu", centre_threshold: float = 0.7,
                       variants: dict[str, tuple[bool, str]] | None = None) -> dict:
-    """Seed 002 Table I on scenes (``rgb``, ``labels``): mAP@50, mAP and ms per stage."""
+    """superpixel one-shot Table I on scenes (``rgb``, ``labels``): mAP@50, mAP, ms per stage."""
     from perception_nodes.inference.superpixel import SuperpixelRunner
 
     variants = VARIANTS if variants is None else variants

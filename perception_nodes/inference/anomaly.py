@@ -1,4 +1,4 @@
-"""Anomaly instances of one RGB-D frame (seed 003 on our cell; ONNX Runtime, no ROS).
+"""Anomaly instances of one RGB-D frame (UGainS on our cell; ONNX Runtime, no ROS).
 
 The pixel score is our RbA adaptation (``core.anomaly``): the tray floor plane from
 calibration says where something stands; the segmentation model, trained with outlier

@@ -1,7 +1,7 @@
 """The latent segmenter at inference: ONNX Runtime outputs to instances (no torch, no ROS).
 
 One call decodes the prior mean and k latent samples together: ``eps`` holds a zero row
-(``z`` = prior mean, seed 000 Sec. IV-D) then k standard-normal rows, so the backbone runs
+(``z`` = prior mean, Latent-MaskRCNN Sec. IV-D) then k standard-normal rows, so the backbone runs
 once and the k + 1 heads run as one batch.
 """
 
@@ -179,7 +179,7 @@ class ModeSegmenter:
         path: the mode's ONNX model (see ``model_kind`` and ``DEFAULT_MODELS``).
         providers, seed, threads: as :class:`SegmenterRunner`.
         num_samples, confidence_p, score_threshold: as :func:`segment` (latent modes).
-        centre_threshold: mode superpixel (seed 002; instances are gated by it).
+        centre_threshold: mode superpixel (superpixel one-shot; instances are gated by it).
     """
 
     def __init__(self, mode: str, path: Path | str, providers: str | list[str] = "auto",

@@ -1,8 +1,9 @@
-"""The superpixel instance model at inference (seed 002): ONNX Runtime plus the core.
+"""The superpixel instance model at inference (superpixel one-shot): ONNX Runtime plus the core.
 
 The network (``image`` -> ``out (1, 2 + D, h, w)``) and the grid-preserving superpixels of
 the full-resolution image run at the same time on two threads (ONNX Runtime and OpenCV
-release the GIL), as seed 002 runs gSLICr beside the CNN; the clustering then runs on the
+release the GIL), as superpixel one-shot runs gSLICr beside the CNN; the clustering then
+runs on the
 grid and the superpixels carry its labels to every pixel.
 """
 
@@ -26,9 +27,10 @@ from perception_nodes.core.superpixel_instances import (
 )
 from perception_nodes.inference.onnx_model import OnnxModel
 
-# Our focal centre loss (seed 002's alpha 0.01) leaves centre confidences near 0.2 at most,
+# Our focal centre loss (superpixel one-shot's alpha 0.01) leaves centre confidences near
+# 0.2 at most,
 # so the paper's 0.7 finds no centre: 0.05 is the best of the validation sweep in
-# `perception eval superpixel` (docs/eval_superpixel/tables.md).
+# `perception eval superpixel` (docs/results/superpixel/float/tables.md).
 TUNED_CENTRE_THRESHOLD = 0.05
 
 
@@ -69,7 +71,8 @@ class SuperpixelRunner:
                  threads: int = 0) -> None:
         if upsampling not in ("superpixel", "bilinear"):
             raise ValueError(f"upsampling must be superpixel or bilinear, not {upsampling!r}")
-        # parallel: one core for the network, one for the superpixels beside it (seed 002
+        # parallel: one core for the network, one for the superpixels beside it
+        # (superpixel one-shot
         # runs gSLICr beside the CNN). On our two cores the two stages slow each other down
         # (memory bandwidth), and all cores for the network, then the superpixels, is faster.
         self.parallel = parallel

@@ -23,7 +23,7 @@ def load_training_scene(path: Path, size: tuple[int, int], rng: np.random.Genera
     """A scene's ``rgb`` and ``labels`` at ``size`` ``(h, w)`` (area / nearest resize), with
     random flips and a brightness gain of 0.8..1.2 when ``rng`` is given; contiguous. With
     ``foreign_as_background`` the scene's foreign objects are labelled 0: not an item
-    (outlier exposure, as RbA's fine-tuning on pasted OoD objects, seed 003 Sec. 3)."""
+    (outlier exposure, as RbA's fine-tuning on pasted OoD objects, UGainS Sec. 3)."""
     rgb, labels, _ = _load_scene(path, size, rng, foreign_as_background, None)
     return rgb, labels
 
@@ -105,7 +105,8 @@ class SceneDataset(Dataset):
 
 class PastedSceneDataset(SceneDataset):
     """Labelled scenes with 0..``max_objects`` grasped-object crops pasted on each, drawn
-    afresh every epoch (seed 001 Sec. III-B.2), boundaries inpainted ``inpaint_px`` wide
+    afresh every epoch (grasp self-supervision Sec. III-B.2), boundaries inpainted
+    ``inpaint_px`` wide
     (Sec. III-B.3; 0: none). The pasting is seeded by ``(seed, epoch, index)``."""
 
     def __init__(self, folder: Path | str, input_size: tuple[int, int], crops: list[ObjectCrop],

@@ -1,4 +1,5 @@
-"""Seed 004's losses: view synthesis for depth (Sec. III-A), offsets (III-B), weighting (III-C).
+"""mono-depth + instances' losses: view synthesis for depth (Sec. III-A), offsets (III-B),
+weighting (III-C).
 
 Images here are ``(B, 3, H, W)`` in [0, 1] (the photometric loss compares colours, not the
 network's normalised input); depth ``(B, 1, H, W)``; intrinsics ``k_mat (B, 3, 3)`` pixels at the

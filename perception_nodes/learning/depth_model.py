@@ -1,4 +1,5 @@
-"""The monocular depth network of seed 004 (Sec. III, Fig. 1), small enough for a CPU.
+"""The monocular depth network of mono-depth + instances (Sec. III, Fig. 1), small enough
+for a CPU.
 
 A shared encoder-decoder (stride 8 with dilated context at the bottom, skip connections on
 the way up) computes features once; each task reads them through its own soft-attention

@@ -1,4 +1,5 @@
-"""Train the monocular depth model on camera sweeps, self-supervised (seed 004), and export.
+"""Train the monocular depth model on camera sweeps, self-supervised (mono-depth +
+instances), and export.
 
     perception train-depth --preset default --out runs/train/depth_st
     perception train-depth --preset default --offsets --weighting dwa --out runs/train/depth_mt_dwa

@@ -1,4 +1,5 @@
-"""Grasp segmentation model (seed 001 Sec. III-A), small enough to train on 2 CPU cores.
+"""Grasp segmentation model (grasp self-supervision Sec. III-A), small enough to train on
+2 CPU cores.
 
 The paper uses a COCO-pretrained ResNet-50 FPN; no weights can be downloaded here, so the
 encoder is a small strided CNN trained from scratch with an FPN-style top-down path to the

@@ -1,4 +1,4 @@
-"""Train the grasp segmentation model of seed 001 (Sec. III-A) and export it to ONNX.
+"""Train the grasp segmentation model of grasp self-supervision (Sec. III-A) and export it to ONNX.
 
     perception train-grasp-seg --preset default --grasps 100 --out runs/train/grasp_seg_100
     perception train-grasp-seg --preset smoke --out /tmp/gs     # what the tests run

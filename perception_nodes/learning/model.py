@@ -1,4 +1,4 @@
-"""Latent instance segmentation network (seed 000, Sec. III-B and Appendix A), torch.
+"""Latent instance segmentation network (Latent-MaskRCNN, Sec. III-B and Appendix A), torch.
 
 A small CNN with a feature-pyramid merge gives stride-4 features ``F`` once per image. The
 latent ``z`` (64-d diagonal Gaussian) is tiled and concatenated with ``F`` and projected back

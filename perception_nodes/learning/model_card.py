@@ -24,12 +24,13 @@ def write_model_card(name: str, onnx_path: Path, train_summary: Path, command: s
         _depth_card(name, onnx_path, summary, command, eval_report, eval_command, method, out)
         return
     if args.get("model") == "superpixel":
-        arch = ("superpixel instance model of seed 002 (semantic, centre and 32-d embedding "
-                "heads at stride 4)")
+        arch = ("superpixel instance model of superpixel one-shot (semantic, centre and 32-d "
+                "embedding heads at stride 4)")
         schedule = ""
         loss_keys = ("semantic", "centre", "attract", "repel", "reg")
     else:
-        kind = "single-hypothesis baseline" if args["latent_dim"] == 0 else "latent, seed 000"
+        kind = ("single-hypothesis baseline" if args["latent_dim"] == 0
+                else "latent, Latent-MaskRCNN")
         arch = f"latent_dim {args['latent_dim']} ({kind})"
         schedule = f", KL warm-up {args['kl_warmup']} to beta {args['kl_max']}"
         loss_keys = ("fg", "heatmap", "offsets", "kl")
@@ -79,8 +80,8 @@ def _extra_data_lines(args: dict) -> list[str]:
     if args.get("paste_crops"):
         lines.append(f"- plus: 0-{args['paste_max']} objects cut from grasps (crop bank "
                      f"`{args['paste_crops']}`) pasted onto every scene each epoch, boundaries "
-                     f"inpainted {args['inpaint_px']} px (seed 001 Sec. III-B; `perception "
-                     f"selfsup`)")
+                     f"inpainted {args['inpaint_px']} px (grasp self-supervision Sec. III-B; "
+                     f"`perception selfsup`)")
     if args.get("outlier_exposure"):
         lines.append(f"- plus: `anomaly_train` scenes seeds 300000-"
                      f"{300000 + args['outlier_exposure'] - 1} (training items and the "
@@ -128,7 +129,7 @@ def _prompt_card(name: str, onnx_path: Path, summary: dict, command: str,
         f"# {name}", "",
         _file_line(onnx_path),
         "- architecture: `perception_nodes/learning/prompt_seg_model.py` (class-agnostic "
-        "point-prompted masks, our stand-in for SAM in seed 003: stride-4 unit embeddings "
+        "point-prompted masks, our stand-in for SAM in UGainS: stride-4 unit embeddings "
         "once per image, a light dilated decoder per prompt on [embeddings, similarity to the "
         f"prompt, prompt Gaussian]), feature width {args['width']}, input "
         f"{args['height']}x{args['width_px']} {_prompt_inputs(args)}, prompts (P, 2) row/col",
@@ -162,7 +163,8 @@ def _depth_card(name: str, onnx_path: Path, summary: dict, command: str,
     lines = [
         f"# {name}", "",
         _file_line(onnx_path),
-        "- architecture: `perception_nodes/learning/depth_model.py` (seed 004 Sec. III: "
+        "- architecture: `perception_nodes/learning/depth_model.py` (mono-depth + instances "
+        "Sec. III: "
         "shared encoder-decoder with MTAN soft attention per task and decoder stage, 4-scale "
         f"disparity), {task}, {pose}, input {args['height']}x{args['width_px']} RGB, output "
         "depth (up to scale unless the motion was known)",
@@ -213,7 +215,8 @@ def _grasp_card(name: str, onnx_path: Path, summary: dict, command: str,
     lines = [
         f"# {name}", "",
         _file_line(onnx_path),
-        f"- architecture: `perception_nodes/learning/grasp_seg_model.py` (seed 001 Sec. III-A:"
+        f"- architecture: `perception_nodes/learning/grasp_seg_model.py` (grasp self-supervision "
+        f"Sec. III-A:"
         f" input [before, after, before - after, grasp mask], stride-4 FPN-style features, two"
         f" gated residual blocks with transposed convolutions, visible and amodal masks), "
         f"feature width {args['width']}, input the {args['window']} px window around the cups",

@@ -1,4 +1,4 @@
-"""A small class-agnostic point-prompted mask model, our stand-in for SAM (seed 003 Sec. 3).
+"""A small class-agnostic point-prompted mask model, our stand-in for SAM (UGainS Sec. 3).
 
 No SAM weights can be had here, so this is trained on the simulated cell's items and its
 training foreign objects (never the held-out foreign set). As in SAM, the image is encoded

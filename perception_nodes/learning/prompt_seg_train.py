@@ -1,4 +1,4 @@
-"""Train the point-prompted mask model (our SAM stand-in, seed 003 Sec. 3) and export it.
+"""Train the point-prompted mask model (our SAM stand-in, UGainS Sec. 3) and export it.
 
     perception train-prompt-seg --preset default --out runs/train/prompt_seg
     perception train-prompt-seg --preset smoke --out /tmp/ps      # what the tests run

@@ -1,8 +1,8 @@
-"""Fast instance segmentation on a low-resolution grid (seed 002, Sec. III-A), torch.
+"""Fast instance segmentation on a low-resolution grid (superpixel one-shot, Sec. III-A), torch.
 
 The encoder (the same stride-4 ``Backbone`` as the latent model) runs once; three light
 decoders predict, per grid element, a semantic softmax (background, item), the confidence
-of being an object centre, and a 32-d embedding. Seed 002 gives each decoder two 3x3
+of being an object centre, and a 32-d embedding. superpixel one-shot gives each decoder two 3x3
 convolutions at its own skip resolution; on two CPU cores at 30 frames/s we keep one
 depthwise-separable 3x3 block per decoder on the shared stride-4 features.
 

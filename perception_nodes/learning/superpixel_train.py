@@ -1,4 +1,4 @@
-"""Train the superpixel instance model of seed 002 and export it to ONNX.
+"""Train the superpixel instance model of superpixel one-shot and export it to ONNX.
 
     perception train-superpixel --preset default --out runs/train/superpixel
     perception train-superpixel --preset smoke --out /tmp/sp      # what the tests run
@@ -60,7 +60,7 @@ def grid_targets(rgb: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
 
 
 class SuperpixelScenes(SceneDataset):
-    """Scenes of one split folder with seed 002's grid targets; seeded flips and gain."""
+    """Scenes of one split folder with superpixel one-shot's grid targets; seeded flips, gain."""
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, self.epoch, index])
@@ -70,7 +70,7 @@ class SuperpixelScenes(SceneDataset):
 
 
 def losses(model: SuperpixelSegmenter, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Seed 002's three task losses and their sum (alpha = beta = 1, gamma = 0.001)."""
+    """superpixel one-shot's three task losses and their sum (alpha = beta = 1, gamma = 0.001)."""
     out = model(batch["image"])
     parts = {"semantic": semantic_loss(out["semantic"], batch["semantic"]),
              "centre": centre_focal_loss(out["centre"][:, 0], batch["centres"])}

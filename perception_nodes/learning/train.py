@@ -3,12 +3,13 @@
     perception train --preset default --data data/sim --out runs/train/latent
     perception train --preset default --baseline --out runs/train/baseline
     perception train --preset smoke --out /tmp/smoke      # what the tests run
-    perception train --scenes 100 --paste-crops crops.npz  # seed 001 Sec. III-B.2 pasting
+    perception train --scenes 100 --paste-crops crops.npz  # grasp self-supervision pasting
 
 Reproducible: argument parser + ``main(args)``, named presets, seeded everything,
 checkpoints that carry their arguments and input size, export followed by an ONNX Runtime
-check. Losses: foreground BCE, penalty-reduced focal loss on the centre heatmap (seed 002's
-focal centre loss), L1 on offsets, and the KL term of the ELBO with a warm-up (seed 000,
+check. Losses: foreground BCE, penalty-reduced focal loss on the centre heatmap
+(superpixel one-shot's
+focal centre loss), L1 on offsets, and the KL term of the ELBO with a warm-up (Latent-MaskRCNN,
 Eq. 3: beta = 0 early, raised towards the end).
 """
 
@@ -56,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--kl-max", type=float, default=1e-3)
     ap.add_argument("--outlier-exposure", type=int, default=0, metavar="N",
                     help="also train on the first N anomaly_train scenes with their foreign "
-                    "objects labelled 'not an item' (for the anomaly score, seed 003)")
+                    "objects labelled 'not an item' (for the anomaly score, UGainS)")
     ap.add_argument("--init", default=None, metavar="CHECKPOINT",
                     help="start from this checkpoint's weights (fine-tuning; same latent_dim "
                     "and width) instead of random ones")
@@ -153,7 +154,7 @@ def main(argv: list[str] | None = None) -> dict:
         data.paths += extra[: cfg["outlier_exposure"]]
     model = LatentSegmenter(latent_dim=cfg["latent_dim"], width=cfg["width"]).train()
     if cfg.get("init"):
-        # RbA fine-tunes a trained segmenter with outlier exposure (seed 003 Sec. 3) rather
+        # RbA fine-tunes a trained segmenter with outlier exposure (UGainS Sec. 3) rather
         # than training it afresh: the item hypotheses it has learned are kept
         load_weights(model, cfg["init"], cfg, ("latent_dim", "width"))
 

@@ -1,4 +1,4 @@
-"""anomaly: foreign objects in the bin as instance masks (seed 003, UGainS, on our cell).
+"""anomaly: foreign objects in the bin as instance masks (UGainS, on our cell).
 
 Subscribes, matched by exact stamp: ``camera/color/image_raw``, ``camera/depth/image_raw``
 (32FC1 m or 16UC1 mm) and ``camera/color/camera_info``. Publishes with the image's header:

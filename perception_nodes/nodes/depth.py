@@ -1,4 +1,5 @@
-"""depth: depth from one colour camera (seed 004, self-supervised on the cell's sweeps).
+"""depth: depth from one colour camera (mono-depth + instances, self-supervised on the
+cell's sweeps).
 
 Subscribes, matched by exact stamp: ``camera/color/image_raw`` and
 ``camera/color/camera_info``. Publishes ``camera/depth_mono/image_raw`` 32FC1 metres, aligned

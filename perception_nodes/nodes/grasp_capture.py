@@ -1,5 +1,5 @@
 """grasp_capture: before/after images of each grasp, kept as self-supervised training data
-(seed 001 Sec. III-A).
+(grasp self-supervision Sec. III-A).
 
 Keeps the newest ``buffer_frames`` frames of ``camera/color/image_raw``. A pick request
 (``sim/pick_request``, PoseStamped in the camera optical frame) freezes the newest frame as

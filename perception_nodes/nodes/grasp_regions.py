@@ -1,4 +1,5 @@
-"""grasp_regions: where the arm may grasp, and the ranked suction grasps (seed 000 Sec. V-E).
+"""grasp_regions: where the arm may grasp, and the ranked suction grasps (Latent-MaskRCNN
+Sec. V-E).
 
 Subscribes, matched by exact stamp: ``segmentation/instance_labels`` (mono16),
 ``segmentation/confidence`` (32FC1), ``depth_topic`` (32FC1 m or 16UC1 mm: the depth

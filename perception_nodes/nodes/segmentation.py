@@ -1,5 +1,5 @@
-"""segmentation: instance masks from a distributional (latent) model (seed 000), or fast
-superpixel instances (seed 002, ``mode: superpixel``).
+"""segmentation: instance masks from a distributional (latent) model (Latent-MaskRCNN), or fast
+superpixel instances (superpixel one-shot, ``mode: superpixel``).
 
 Subscribes ``camera/color/image_raw``; publishes, each with the input image's header:
 ``segmentation/instance_labels`` mono16 (0 none), ``segmentation/confidence`` 32FC1 (share
@@ -49,7 +49,7 @@ class SegmentationNode(ManagedNode):
         Param("model", DEFAULT_MODELS["latent"], "model name in models/manifest.yaml"),
         Param("baseline_model", DEFAULT_MODELS["baseline"], "model name used in mode baseline"),
         Param("superpixel_model", DEFAULT_MODELS["superpixel"],
-              "model name used in mode superpixel (seed 002)"),
+              "model name used in mode superpixel (superpixel one-shot)"),
         Param("centre_threshold", TUNED_CENTRE_THRESHOLD,
               "mode superpixel: centre confidence that makes a centre", min=0.01, max=0.99),
         Param("models_dir", str(MODELS_DIR), "folder holding manifest.yaml"),

@@ -1,4 +1,5 @@
-"""Labelled grasps in the simulated cell, for grasp segmentation (seed 001 Sec. IV-A).
+"""Labelled grasps in the simulated cell, for grasp segmentation (grasp self-supervision
+Sec. IV-A).
 
 Each episode is one pick in a fresh scene: the frame before, the frame after (the lifted
 item gone, neighbours that it dragged or that slid shifted by the physics), the grasp mask
@@ -132,5 +133,5 @@ def load_episodes(folder: str) -> list[GraspEpisode]:
 
 def usable_grasps(episodes: list[GraspEpisode]) -> list[GraspEpisode]:
     """Grasps that lifted exactly one item and that the gauge calls held: the ones a
-    labeller would label (seed 001 Sec. IV-A keeps successful grasps only)."""
+    labeller would label (grasp self-supervision Sec. IV-A keeps successful grasps only)."""
     return [e for e in episodes if e.lifted == 1 and e.gauge_success and e.visible.any()]

@@ -1,6 +1,7 @@
 """Short camera sweeps over a still bin: the monocular depth model's training data.
 
-Seed 004 Sec. III-A learns depth from a moving camera's consecutive frames; in a cell the
+mono-depth + instances Sec. III-A learns depth from a moving camera's consecutive frames;
+in a cell the
 moving camera is a wrist camera sweeping over the tray. Each sequence is one settled scene
 seen from ``FRAMES`` poses along a straight sweep (``sweep_poses``):
 
