@@ -6,6 +6,7 @@ parameter file, the same node list, ``name:=value`` style overrides per node.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from pathlib import Path
@@ -18,15 +19,25 @@ from rclpy.executors import MultiThreadedExecutor
 from rclpy.parameter import Parameter
 
 from perception_nodes.registry import node_class
-
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG = PACKAGE_ROOT / "config" / "perception.yaml"
+from perception_nodes.resources import default_config
 
 
-def load_config(path: Path | str = DEFAULT_CONFIG) -> tuple[list[str], dict[str, dict]]:
-    """Read a parameter file: ``(node names to start, {node: {param: value}})``."""
-    data = yaml.safe_load(Path(path).read_text()) or {}
-    params = {name: (section or {}).get("ros__parameters", {}) for name, section in data.items()}
+def config_key(key: str) -> str:
+    """The node a parameter-file key applies to: ``/**/segmentation``, ``/segmentation`` and
+    ``segmentation`` all name the node ``segmentation`` (``/**/`` keys apply under any
+    namespace, which is how the shipped file is written)."""
+    return key.rstrip("/").rsplit("/", 1)[-1]
+
+
+def load_config(path: Path | str | None = None) -> tuple[list[str], dict[str, dict]]:
+    """Read a parameter file: ``(node names to start, {node: {param: value}})``.
+
+    ``path`` None: the package's ``config/perception.yaml``."""
+    data = yaml.safe_load(Path(path or default_config()).read_text()) or {}
+    params: dict[str, dict] = {}
+    for key, section in data.items():
+        params.setdefault(config_key(str(key)), {}).update(
+            (section or {}).get("ros__parameters", {}))
     nodes = list(params.pop("perception_bringup", {}).get("nodes", []))
     return nodes, params
 
@@ -46,7 +57,7 @@ def parse_overrides(items: list[str]) -> dict[str, dict[str, Any]]:
 class Bringup:
     """Nodes plus their executor, in a context of their own; spin in a background thread."""
 
-    def __init__(self, config: Path | str = DEFAULT_CONFIG, nodes: list[str] | None = None,
+    def __init__(self, config: Path | str | None = None, nodes: list[str] | None = None,
                  overrides: dict[str, dict[str, Any]] | None = None,
                  context: Context | None = None) -> None:
         names, params = load_config(config)
@@ -64,6 +75,8 @@ class Bringup:
             self.nodes[name] = node
             self.executor.add_node(node)
         self._thread: threading.Thread | None = None
+        self._stopping = False
+        self.error: Exception | None = None
 
     def add_node(self, node) -> None:
         """Spin an extra node (a recorder, a test probe) on the same executor."""
@@ -77,20 +90,32 @@ class Bringup:
     def _spin(self) -> None:
         try:
             self.executor.spin()
-        except Exception:  # noqa: BLE001 - shutdown races end the spin; nothing to recover
-            pass
+        except Exception as exc:  # noqa: BLE001 - reported by run_for unless we are stopping
+            if not self._stopping:
+                self.error = exc
+                print(f"perception bringup: the executor stopped: {exc!r}", file=sys.stderr)
 
     def run_for(self, seconds: float) -> None:
-        """Spin for ``seconds`` (in this thread when not started)."""
+        """Spin for ``seconds`` (``inf``: until Ctrl-C or shutdown), in this thread when not
+        started.
+
+        Raises:
+            RuntimeError: the executor thread ended with an exception (every node stopped).
+        """
         end = time.monotonic() + seconds
-        if self._thread is None:
-            while time.monotonic() < end and self.context.ok():
+        while time.monotonic() < end and self.context.ok():
+            if self._thread is None:
                 self.executor.spin_once(timeout_sec=0.1)
-        else:
-            time.sleep(max(0.0, end - time.monotonic()))
+                continue
+            if not self._thread.is_alive():
+                break
+            time.sleep(min(0.2, max(0.0, end - time.monotonic())))
+        if self.error is not None:
+            raise RuntimeError(f"the executor stopped: {self.error!r}") from self.error
 
     def stop(self) -> None:
         """Stop spinning (no more callbacks); nodes stay until :meth:`shutdown`."""
+        self._stopping = True
         self.executor.shutdown(timeout_sec=2.0)
         if self._thread is not None:
             self._thread.join(timeout=5.0)
@@ -99,8 +124,8 @@ class Bringup:
     def shutdown(self) -> None:
         self.stop()
         for node in list(self.executor.get_nodes()):
-            if hasattr(node, "release_io"):
-                node.release_io()
+            if hasattr(node, "trigger_shutdown"):  # lifecycle: release models, devices, sims
+                node.trigger_shutdown()
             node.destroy_node()
         rclpy.try_shutdown(context=self.context)
 

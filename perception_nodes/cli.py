@@ -10,14 +10,12 @@ import threading
 import time
 from pathlib import Path
 
-from perception_nodes.bringup import DEFAULT_CONFIG
-
 
 def _cmd_bringup(args: argparse.Namespace) -> int:
     from perception_nodes.bringup import Bringup, parse_overrides
 
     nodes = args.nodes.split(",") if args.nodes else None
-    with Bringup(args.config, nodes=nodes, overrides=parse_overrides(args.set)) as bringup:
+    with Bringup(args.config or None, nodes=nodes, overrides=parse_overrides(args.set)) as bringup:
         bringup.start()
         try:
             bringup.run_for(args.duration if args.duration > 0 else float("inf"))
@@ -30,7 +28,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from perception_nodes.bringup import parse_overrides
     from perception_nodes.eval.demo import run_demo
 
-    run_dir = run_demo(args.duration, Path(args.out), Path(args.config),
+    run_dir = run_demo(args.duration, Path(args.out), args.config or None,
                        parse_overrides(args.set))
     summary = json.loads((run_dir / "summary.json").read_text())
     print(json.dumps(summary["picks"]), file=sys.stderr)
@@ -245,7 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("bringup", help="run the configured nodes in one process")
-    b.add_argument("--config", default=str(DEFAULT_CONFIG))
+    b.add_argument("--config", default="",
+                   help="parameter file (default: the package's config/perception.yaml)")
     b.add_argument("--nodes", default="", help="comma-separated subset of nodes")
     b.add_argument("--duration", type=float, default=0.0, help="seconds; 0 = until Ctrl-C")
     b.add_argument("--set", nargs="*", default=[], metavar="NODE.PARAM:=VALUE")
@@ -254,7 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="the stack on the simulated cell, recorded to a run folder")
     d.add_argument("--duration", type=float, default=45.0)
     d.add_argument("--out", default="runs")
-    d.add_argument("--config", default=str(DEFAULT_CONFIG))
+    d.add_argument("--config", default="",
+                   help="parameter file (default: the package's config/perception.yaml)")
     d.add_argument("--set", nargs="*", default=[], metavar="NODE.PARAM:=VALUE")
     d.set_defaults(func=_cmd_demo)
 

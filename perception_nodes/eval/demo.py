@@ -14,9 +14,10 @@ import cv2
 import numpy as np
 from rclpy.node import Node
 
-from perception_nodes.bringup import DEFAULT_CONFIG, Bringup
+from perception_nodes.bringup import Bringup
 from perception_nodes.core.camera_model import matrix_from_quaternion
 from perception_nodes.core.overlay import draw_label_overlay, draw_points
+from perception_nodes.resources import default_config
 from perception_nodes.ros.bags import BagRecorder, deserialize, read_bag
 from perception_nodes.ros.image_conversion import image_to_numpy
 from perception_nodes.ros.messages import intrinsics_from_camera_info
@@ -109,7 +110,7 @@ def summarise(bag: Path) -> dict:
     return {"messages": counts, "picks": outcomes}
 
 
-def run_demo(duration_s: float, out_root: Path, config: Path = DEFAULT_CONFIG,
+def run_demo(duration_s: float, out_root: Path, config: Path | str | None = None,
              overrides: dict | None = None) -> Path:
     """Run the configured stack for ``duration_s`` seconds; returns the run folder."""
     run_dir = Path(out_root) / time.strftime("%Y%m%d-%H%M%S")
@@ -124,7 +125,8 @@ def run_demo(duration_s: float, out_root: Path, config: Path = DEFAULT_CONFIG,
         recorder.close()
     overlays = write_overlays(run_dir / "bag", run_dir / "overlays")
     summary = summarise(run_dir / "bag")
-    summary.update(duration_s=duration_s, overlays=len(overlays), config=str(config))
+    summary.update(duration_s=duration_s, overlays=len(overlays),
+                   config=str(config or default_config()))
     tmp = run_dir / "summary.json.tmp"
     tmp.write_text(json.dumps(summary, indent=2))
     tmp.rename(run_dir / "summary.json")

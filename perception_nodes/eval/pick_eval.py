@@ -57,7 +57,7 @@ class Perception:
 
     def __init__(self, configuration: str, models_dir: str | None = None, threads: int = 0,
                  seed: int = 0) -> None:
-        from perception_nodes.inference.onnx_model import MODELS_DIR, resolve_model
+        from perception_nodes.inference.onnx_model import resolve_model
         from perception_nodes.inference.segmenter import (
             DEFAULT_MODELS,
             ModeSegmenter,
@@ -70,7 +70,7 @@ class Perception:
         self.segmenter = None
         if configuration != "ground_truth":
             path = resolve_model(DEFAULT_MODELS[model_kind(configuration)],
-                                 models_dir or MODELS_DIR)
+                                 models_dir)
             self.segmenter = ModeSegmenter(configuration, path, "cpu", seed, threads)
 
     def __call__(self, rgb: np.ndarray, gt_labels: np.ndarray
@@ -141,9 +141,9 @@ def _mono_depth(cell, models_dir: str | None, threads: int, model: str | None = 
     """``frame -> metric depth`` from the monocular model and the cell's floor calibration
     (calibrating empties the cell: call before the first scene)."""
     from perception_nodes.inference.depth import MonoDepthEstimator
-    from perception_nodes.inference.onnx_model import MODELS_DIR, resolve_model
+    from perception_nodes.inference.onnx_model import resolve_model
 
-    path = model or resolve_model("mono_depth", models_dir or MODELS_DIR)
+    path = model or resolve_model("mono_depth", models_dir)
     estimator = MonoDepthEstimator(path, "cpu", threads)
     plane, region = cell.calibrate_floor_plane(), ~cell.outside_tray(0.02)
     return lambda frame: estimator.metric(frame.rgb, frame.intrinsics, plane, region)[0]

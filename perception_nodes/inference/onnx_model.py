@@ -15,9 +15,10 @@ import numpy as np
 import onnxruntime as ort
 import yaml
 
+from perception_nodes import resources
+
 PROVIDER_PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider",
                        "CPUExecutionProvider")
-MODELS_DIR = Path(__file__).resolve().parent.parent.parent / "models"
 _ORT_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
                "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(uint8)": np.uint8,
                "tensor(bool)": np.bool_}
@@ -103,14 +104,17 @@ def sha256_of(path: Path | str) -> str:
     return digest.hexdigest()
 
 
-def resolve_model(name: str, models_dir: Path | str = MODELS_DIR) -> Path:
+def resolve_model(name: str, models_dir: Path | str | None = None) -> Path:
     """Path of model ``name`` from ``models_dir/manifest.yaml``, its sha256 verified.
+
+    ``models_dir`` empty or None: the package's models (:func:`resources.models_dir`: the
+    source tree, or ``share/perception/models`` when installed).
 
     Raises:
         ModelError: unknown name (the message lists the known ones), missing file, or a
             file whose sha256 differs from the manifest's.
     """
-    models_dir = Path(models_dir)
+    models_dir = Path(models_dir) if models_dir else resources.models_dir()
     manifest = yaml.safe_load((models_dir / "manifest.yaml").read_text()) or {}
     entries = manifest.get("models") or {}
     if name not in entries:

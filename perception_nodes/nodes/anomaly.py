@@ -21,7 +21,7 @@ from perception_nodes.core.anomaly import SAMPLERS, AnomalyParams
 from perception_nodes.core.confidence_masks import masks_to_labels
 from perception_nodes.core.conventions import depth_mm_to_m
 from perception_nodes.inference.anomaly import PROMPT_METHODS, AnomalyDetector
-from perception_nodes.inference.onnx_model import MODELS_DIR, resolve_model
+from perception_nodes.inference.onnx_model import resolve_model
 from perception_nodes.ros.calibration import parse_floor_calibration
 from perception_nodes.ros.image_conversion import (
     ImageConversionError,
@@ -32,7 +32,7 @@ from perception_nodes.ros.image_conversion import (
 from perception_nodes.ros.managed_node import ManagedNode, run_node
 from perception_nodes.ros.messages import intrinsics_from_camera_info, stamp_ns
 from perception_nodes.ros.params import Param
-from perception_nodes.ros.sync import Subscriber, TimeSynchronizer
+from perception_nodes.ros.sync import Subscriber
 
 
 class AnomalyNode(ManagedNode):
@@ -59,7 +59,8 @@ class AnomalyNode(ManagedNode):
               "frame from calibration (normal towards the camera)"),
         Param("workspace_polygon", "", "tray floor 'u,v; ...' as image fractions; outside it "
               "is ignored ('' = whole image)"),
-        Param("models_dir", str(MODELS_DIR), "folder holding manifest.yaml"),
+        Param("models_dir", "", "folder holding manifest.yaml ('' = the package's "
+              "models: the source tree's, or share/perception/models when installed)"),
         Param("providers", "auto", "ONNX Runtime providers",
               choices=("auto", "cpu", "cuda", "tensorrt")),
         Param("seed", 0, "seed of latent draws and prompt sampling", min=0, max=2**31 - 1),
@@ -88,7 +89,7 @@ class AnomalyNode(ManagedNode):
         subs = [Subscriber(self, Image, "camera/color/image_raw", self.sub_qos),
                 Subscriber(self, Image, "camera/depth/image_raw", self.sub_qos),
                 Subscriber(self, CameraInfo, "camera/color/camera_info", self.sub_qos)]
-        self.sync = TimeSynchronizer(subs, queue_size=10)
+        self.sync = self.synchroniser(subs, 10)
         self.sync.registerCallback(self._on_frame)
 
     def _on_frame(self, image: Image, depth_msg: Image, info: CameraInfo) -> None:

@@ -28,11 +28,10 @@ from perception_nodes.ros.image_conversion import (
 from perception_nodes.ros.managed_node import ManagedNode, run_node
 from perception_nodes.ros.messages import camera_info_msg
 from perception_nodes.ros.params import Param
-from perception_nodes.ros.sync import Subscriber, TimeSynchronizer
+from perception_nodes.ros.sync import Subscriber
 
 
 class CameraIngestNode(ManagedNode):
-    PUBLISH_QOS = "sensor_data"
     PARAMS = (
         Param("source", "sim", "where frames come from",
               choices=("sim", "v4l2", "video", "folder")),
@@ -73,7 +72,7 @@ class CameraIngestNode(ManagedNode):
             subs = [Subscriber(self, Image, f"{ns}/color/image_raw", self.sub_qos),
                     Subscriber(self, Image, f"{ns}/depth/image_raw", self.sub_qos),
                     Subscriber(self, CameraInfo, f"{ns}/color/camera_info", self.sub_qos)]
-            self.sync = TimeSynchronizer(subs, queue_size=5)
+            self.sync = self.synchroniser(subs, 5)
             self.sync.registerCallback(self._on_sim_frame)
         else:
             self.device = open_source(p["source"], p["device"], p["path"], p["width"],

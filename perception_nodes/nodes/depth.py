@@ -18,7 +18,7 @@ import time
 from sensor_msgs.msg import CameraInfo, Image
 
 from perception_nodes.inference.depth import SCALE_MODES, MonoDepthEstimator
-from perception_nodes.inference.onnx_model import MODELS_DIR, resolve_model
+from perception_nodes.inference.onnx_model import resolve_model
 from perception_nodes.ros.calibration import parse_floor_calibration
 from perception_nodes.ros.image_conversion import (
     ImageConversionError,
@@ -28,7 +28,7 @@ from perception_nodes.ros.image_conversion import (
 from perception_nodes.ros.managed_node import ManagedNode, run_node
 from perception_nodes.ros.messages import intrinsics_from_camera_info
 from perception_nodes.ros.params import Param
-from perception_nodes.ros.sync import Subscriber, TimeSynchronizer
+from perception_nodes.ros.sync import Subscriber
 
 
 class DepthNode(ManagedNode):
@@ -42,7 +42,8 @@ class DepthNode(ManagedNode):
         Param("workspace_polygon", "0.3058,0.7548; 0.6911,0.7548; 0.6911,0.2410; "
               "0.3058,0.2410", "where the tray floor may be seen, 'u,v; ...' as image "
               "fractions ('' = whole image)"),
-        Param("models_dir", str(MODELS_DIR), "folder holding manifest.yaml"),
+        Param("models_dir", "", "folder holding manifest.yaml ('' = the package's "
+              "models: the source tree's, or share/perception/models when installed)"),
         Param("providers", "auto", "ONNX Runtime providers",
               choices=("auto", "cpu", "cuda", "tensorrt")),
     )
@@ -61,7 +62,7 @@ class DepthNode(ManagedNode):
                                                self.pub_qos)
         subs = [Subscriber(self, Image, "camera/color/image_raw", self.sub_qos),
                 Subscriber(self, CameraInfo, "camera/color/camera_info", self.sub_qos)]
-        self.sync = TimeSynchronizer(subs, queue_size=10)
+        self.sync = self.synchroniser(subs, 10)
         self.sync.registerCallback(self._on_frame)
 
     def _on_frame(self, image: Image, info: CameraInfo) -> None:

@@ -1,12 +1,13 @@
 """grasp_regions: where the arm may grasp, and the ranked suction grasps (Latent-MaskRCNN
 Sec. V-E).
 
-Subscribes, matched by exact stamp: ``segmentation/instance_labels`` (mono16),
-``segmentation/confidence`` (32FC1), ``depth_topic`` (32FC1 m or 16UC1 mm: the depth
-camera's ``camera/depth/image_raw``, or in a cell without one the depth node's
-``camera/depth_mono/image_raw``) and ``camera/color/camera_info``;
-reads ``segmentation/sample_labels`` (16UC(k)) and ``segmentation/instance_scores`` of the
-same stamp when they arrived first. Publishes with the labels' header (camera optical frame):
+Subscribes, all through one exact-stamp synchroniser (a frame is planned only when every
+input of its stamp arrived; drops are counted in diagnostics): ``segmentation/instance_labels``
+(mono16), ``segmentation/confidence`` (32FC1), ``segmentation/instance_scores`` (32FC1, 1 x N),
+``segmentation/sample_labels`` (16UC(k) on the model grid), ``depth_topic`` (32FC1 m or 16UC1
+mm: the depth camera's ``camera/depth/image_raw``, or in a cell without one the depth node's
+``camera/depth_mono/image_raw``) and ``camera/color/camera_info``. Publishes with the labels'
+header (camera optical frame):
 ``grasp/safe_regions`` mono16 (the instance label where a safe footprint centre lies),
 ``grasp/candidates`` PoseArray best first (z along the surface normal, out of the surface),
 ``grasp/candidate_info`` 32FC1, one row per pose in the same order with the columns of
@@ -18,7 +19,6 @@ joins the synchronised inputs and no cup goes on a foreign object.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 
 import numpy as np
 from geometry_msgs.msg import PoseArray
@@ -41,7 +41,7 @@ from perception_nodes.ros.image_conversion import (
 from perception_nodes.ros.managed_node import ManagedNode, run_node
 from perception_nodes.ros.messages import intrinsics_from_camera_info, pose_msg
 from perception_nodes.ros.params import Param, ParameterValueError
-from perception_nodes.ros.sync import Subscriber, TimeSynchronizer
+from perception_nodes.ros.sync import Subscriber
 
 INFO_COLUMNS = ("quality", "risk", "instance", "expected_cups", "confidence", "u", "v",
                 "instance_score")
@@ -81,6 +81,9 @@ class GraspRegionsNode(ManagedNode):
               choices=("camera/depth/image_raw", "camera/depth_mono/image_raw")),
     )
 
+    # applied per frame through check_params' layout, workspace and GraspParams
+    LIVE_PARAMS = frozenset(p.name for p in PARAMS) - {"depth_topic", "exclude_anomalies"}
+
     def __init__(self, **kwargs) -> None:
         super().__init__("grasp_regions", **kwargs)
 
@@ -104,44 +107,33 @@ class GraspRegionsNode(ManagedNode):
         self.pub_poses = self.create_publisher(PoseArray, "grasp/candidates", q)
         self.pub_info = self.create_publisher(Image, "grasp/candidate_info", q)
         self.pub_markers = self.create_publisher(MarkerArray, "grasp/markers", q)
-        self.side: dict[str, OrderedDict] = {"samples": OrderedDict(), "scores": OrderedDict()}
-        for key, topic in (("samples", "segmentation/sample_labels"),
-                           ("scores", "segmentation/instance_scores")):
-            self.create_subscription(Image, topic, lambda m, k=key: self._keep(k, m),
-                                     self.sub_qos)
-        subs = [Subscriber(self, Image, "segmentation/instance_labels", self.sub_qos),
-                Subscriber(self, Image, "segmentation/confidence", self.sub_qos),
-                Subscriber(self, Image, self.params["depth_topic"], self.sub_qos),
-                Subscriber(self, CameraInfo, "camera/color/camera_info", self.sub_qos)]
+        subs = [Subscriber(self, Image, topic, self.sub_qos) for topic in (
+            "segmentation/instance_labels", "segmentation/confidence",
+            "segmentation/instance_scores", "segmentation/sample_labels",
+            self.params["depth_topic"])]
+        subs.append(Subscriber(self, CameraInfo, "camera/color/camera_info", self.sub_qos))
         if self.params["exclude_anomalies"]:
             subs.append(Subscriber(self, Image, "anomaly/instance_labels", self.sub_qos))
-        self.sync = TimeSynchronizer(subs, queue_size=10)
+        self.sync = self.synchroniser(subs, 10)
         self.sync.registerCallback(self._on_frame)
 
-    def _keep(self, key: str, msg: Image) -> None:
-        store = self.side[key]
-        store[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = msg
-        while len(store) > 10:
-            store.popitem(last=False)
-
-    def _on_frame(self, labels_msg: Image, conf_msg: Image, depth_msg: Image,
-                  info: CameraInfo, anomaly_msg: Image | None = None) -> None:
+    def _on_frame(self, labels_msg: Image, conf_msg: Image, scores_msg: Image,
+                  samples_msg: Image, depth_msg: Image, info: CameraInfo,
+                  anomaly_msg: Image | None = None) -> None:
         if not self.should_process():
             return
         start = time.monotonic()
         self.health.count("received")
-        stamp = (labels_msg.header.stamp.sec, labels_msg.header.stamp.nanosec)
         try:
             labels, confidence = image_to_numpy(labels_msg), image_to_numpy(conf_msg)
             depth = image_to_numpy(depth_msg)
             depth = depth_mm_to_m(depth) if depth.dtype == np.uint16 else depth
             intrinsics = intrinsics_from_camera_info(info)
-            samples = self.side["samples"].get(stamp)
-            samples = None if samples is None else image_to_numpy(samples)
-            if samples is not None:
-                samples = samples.reshape(*samples.shape[:2], -1).transpose(2, 0, 1)
-            scores_msg = self.side["scores"].get(stamp)
-            scores = None if scores_msg is None else image_to_numpy(scores_msg).ravel()
+            samples = image_to_numpy(samples_msg)
+            samples = samples.reshape(*samples.shape[:2], -1).transpose(2, 0, 1)
+            if samples.shape == (1, 1, 1):  # the mode drew no samples: risk 0
+                samples = None
+            scores = image_to_numpy(scores_msg).ravel()
             ignore = self.outside_workspace(labels.shape)
             if anomaly_msg is not None:
                 foreign = image_to_numpy(anomaly_msg) > 0
@@ -153,15 +145,13 @@ class GraspRegionsNode(ManagedNode):
         except (ImageConversionError, ValueError) as exc:
             self.drop_malformed("frame", exc)
             return
-        if samples is None:
-            self.health.count("no_samples")
         header = labels_msg.header
         self.pub_safe.publish(numpy_to_image(plan.safe_labels, "mono16", header))
         poses = PoseArray(header=header, poses=[pose_msg(c.pose) for c in plan.candidates])
         self.pub_poses.publish(poses)
         rows = [[c.quality, c.risk, c.instance, c.expected_cups, c.confidence, c.u, c.v,
-                 scores[c.instance - 1] if scores is not None and c.instance <= len(scores)
-                 else np.nan] for c in plan.candidates] or [[np.nan] * len(INFO_COLUMNS)]
+                 scores[c.instance - 1] if c.instance <= len(scores) else np.nan]
+                for c in plan.candidates] or [[np.nan] * len(INFO_COLUMNS)]
         self.pub_info.publish(numpy_to_image(np.asarray(rows, np.float32), "32FC1", header))
         self.pub_markers.publish(candidate_markers(plan.candidates, header, self.layout))
         self.health.info["candidates"] = str(len(plan.candidates))

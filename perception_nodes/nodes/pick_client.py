@@ -26,7 +26,7 @@ from perception_nodes.ros.image_conversion import ImageConversionError, image_to
 from perception_nodes.ros.managed_node import ManagedNode, run_node
 from perception_nodes.ros.messages import intrinsics_from_camera_info, pose_msg
 from perception_nodes.ros.params import Param
-from perception_nodes.ros.sync import Subscriber, TimeSynchronizer
+from perception_nodes.ros.sync import Subscriber
 
 
 class PickClientNode(ManagedNode):
@@ -57,7 +57,7 @@ class PickClientNode(ManagedNode):
         subs = [Subscriber(self, Image, "sim/instance_labels", self.sub_qos),
                 Subscriber(self, Image, "camera/depth/image_raw", self.sub_qos),
                 Subscriber(self, CameraInfo, "camera/color/camera_info", self.sub_qos)]
-        self.sync = TimeSynchronizer(subs, queue_size=10)
+        self.sync = self.synchroniser(subs, 10)
         self.sync.registerCallback(self._on_frame)
         self.create_subscription(PoseArray, "grasp/candidates", self._on_candidates,
                                  self.sub_qos)

@@ -5,9 +5,12 @@ Subscribes ``camera/color/image_raw``; publishes, each with the input image's he
 ``segmentation/instance_labels`` mono16 (0 none), ``segmentation/confidence`` 32FC1 (share
 of latent samples that agree with the published label at each pixel; 1.0 where the mode
 has a single hypothesis), ``segmentation/instance_scores`` 32FC1 of size 1 x N (score of
-label i + 1 at column i), ``segmentation/overlay`` rgb8 for people, and in mode
-``confidence_mask`` ``segmentation/sample_labels`` 16UC(k) on the model grid (channel g =
-latent sample g's labels; the grasp planner's double-pick risk reads them).
+label i + 1 at column i), ``segmentation/overlay`` rgb8 for people, and
+``segmentation/sample_labels``: in the latent sampling modes 16UC(k) on the model's output
+grid (the model's input size / 4, e.g. 80x60 for latent_segmenter's 320x240, whatever the
+image size; channel g = latent sample g's labels), in the single-hypothesis modes a 1 x 1
+zero 16UC1 (no samples: the grasp planner's double-pick risk is 0). Every frame gets all five
+(four without the overlay), so a consumer's exact-stamp synchroniser never waits in vain.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import numpy as np
 from sensor_msgs.msg import Image
 
 from perception_nodes.core.overlay import draw_label_overlay
-from perception_nodes.inference.onnx_model import MODELS_DIR, resolve_model
+from perception_nodes.inference.onnx_model import resolve_model
 from perception_nodes.inference.segmenter import (
     DEFAULT_MODELS,
     MODES,
@@ -33,6 +36,9 @@ from perception_nodes.ros.image_conversion import (
 )
 from perception_nodes.ros.managed_node import ManagedNode, run_node
 from perception_nodes.ros.params import Param
+
+# sample_labels of a mode without latent samples: (1, 1, 1), zero
+NO_SAMPLES = np.zeros((1, 1, 1), np.uint16)
 
 
 class SegmentationNode(ManagedNode):
@@ -52,7 +58,8 @@ class SegmentationNode(ManagedNode):
               "model name used in mode superpixel (superpixel one-shot)"),
         Param("centre_threshold", TUNED_CENTRE_THRESHOLD,
               "mode superpixel: centre confidence that makes a centre", min=0.01, max=0.99),
-        Param("models_dir", str(MODELS_DIR), "folder holding manifest.yaml"),
+        Param("models_dir", "", "folder holding manifest.yaml ('' = the package's "
+              "models: the source tree's, or share/perception/models when installed)"),
         Param("providers", "auto", "ONNX Runtime providers",
               choices=("auto", "cpu", "cuda", "tensorrt")),
         Param("seed", 0, "seed of the latent draws (replays give identical masks)", min=0,
@@ -98,10 +105,11 @@ class SegmentationNode(ManagedNode):
         p = self.params
         out = self.runner(rgb)
         labels, confidence, scores = out.labels, out.confidence, out.scores
-        if out.samples is not None:  # before the labels: consumers match on them
-            self.pub_samples.publish(numpy_to_image(
-                np.ascontiguousarray(out.samples.transpose(1, 2, 0)),
-                f"16UC{len(out.samples)}", msg.header))
+        samples = NO_SAMPLES if out.samples is None else \
+            np.ascontiguousarray(out.samples.transpose(1, 2, 0))
+        k = samples.shape[2]
+        self.pub_samples.publish(numpy_to_image(samples[:, :, 0] if k == 1 else samples,
+                                                f"16UC{k}", msg.header))
         self.pub_labels.publish(numpy_to_image(labels, "mono16", msg.header))
         self.pub_conf.publish(numpy_to_image(confidence, "32FC1", msg.header))
         row = scores.astype(np.float32)[None] if len(scores) else np.zeros((1, 1), np.float32)

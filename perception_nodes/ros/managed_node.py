@@ -1,10 +1,11 @@
 """Base class for perception's managed (lifecycle) nodes.
 
 Every node: declares described, validated parameters (a bad value stops it at startup);
-subscribes to images with the sensor-data QoS and publishes reliably, each overridable and
-logged at startup; configures and activates itself unless ``autostart`` is false (then an
-external lifecycle manager drives it); publishes its health on ``/diagnostics``. Frame
-processing nodes also get an ``~/enable`` std_srvs/SetBool service and ``max_fps``.
+subscribes and publishes reliably (best-effort subscriptions lose most large images across
+processes), each overridable and logged when configured; configures and activates itself
+unless ``autostart`` is false (then an external lifecycle manager drives it); applies
+parameters set at run time (see ``ManagedNode``); publishes its health on ``/diagnostics``.
+Frame processing nodes also get an ``~/enable`` std_srvs/SetBool service and ``max_fps``.
 """
 
 from __future__ import annotations
@@ -14,18 +15,22 @@ import time
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, State, TransitionCallbackReturn
+from rclpy.parameter import Parameter
 from std_srvs.srv import SetBool
 
 from perception_nodes.ros.diagnostics import NodeHealth, diagnostic_array
 from perception_nodes.ros.params import Param, ParameterValueError, declare_parameters
 from perception_nodes.ros.qos import QOS_PROFILES, describe_qos, qos_by_name
+from perception_nodes.ros.sync import TimeSynchronizer
 
 COMMON_PARAMS = (
     Param("autostart", True, "configure and activate at startup; false leaves the node "
-          "unconfigured for an external lifecycle manager"),
-    Param("qos_subscribe", "sensor_data", "QoS profile of image subscriptions",
+          "unconfigured for an external lifecycle manager", read_only=True),
+    Param("qos_subscribe", "reliable", "QoS profile of subscriptions (reliable: large "
+          "images across processes arrive; sensor_data only for best-effort publishers)",
           choices=tuple(QOS_PROFILES)),
     Param("diagnostics_period_s", 1.0, "period of /diagnostics updates (s)", min=0.05, max=60.0),
 )
@@ -37,11 +42,21 @@ FRAME_PARAMS = (
 
 class ManagedNode(LifecycleNode):
     """Subclasses set ``PARAMS``, implement ``configure_io`` (create publishers,
-    subscriptions, timers, core objects) and optionally ``release_io`` and ``check_params``."""
+    subscriptions, timers, core objects) and optionally ``release_io`` and ``check_params``.
+
+    Everything ``configure_io`` creates through ``create_*`` is owned by the configured state:
+    publishers are lifecycle publishers (silent unless active), and cleanup destroys every
+    publisher, subscription, timer, service and client it made, so each configure starts from
+    none. A parameter set at run time is validated (range, choices, ``check_params``) and
+    rejected with the reason, or applied: names in ``LIVE_PARAMS`` are read per frame; any
+    other change re-runs ``configure_io`` between two callbacks, and if that fails the old
+    values are restored and the change is rejected.
+    """
 
     PARAMS: tuple[Param, ...] = ()
+    LIVE_PARAMS: frozenset[str] = frozenset()
     PROCESSES_FRAMES = False
-    PUBLISH_QOS = "reliable"  # camera drivers publish sensor data; everything else reliably
+    PUBLISH_QOS = "reliable"  # every node publishes reliably (see docs/nodes.md, QoS)
 
     def __init__(self, node_name: str, **kwargs) -> None:
         super().__init__(node_name, **kwargs)
@@ -49,39 +64,152 @@ class ManagedNode(LifecycleNode):
                             choices=tuple(QOS_PROFILES))
         frame_params = FRAME_PARAMS if self.PROCESSES_FRAMES else ()
         params = COMMON_PARAMS + (publish_qos,) + frame_params + self.PARAMS
+        self.param_specs = {p.name: p for p in params}
         self.params = declare_parameters(self, list(params))
         self.check_params(self.params)
-        self.sub_qos = qos_by_name(self.params["qos_subscribe"])
-        self.pub_qos = qos_by_name(self.params["qos_publish"])
-        self.get_logger().info(
-            f"QoS: subscribe {self.params['qos_subscribe']} ({describe_qos(self.sub_qos)}), "
-            f"publish {self.params['qos_publish']} ({describe_qos(self.pub_qos)})")
         self.health = NodeHealth()
         self.active = False
+        self.configured = False
         self.enabled = True
         self._last_frame_time = 0.0
+        self._io: list[tuple[str, object]] = []
+        self._owning = False
+        self._syncs: list = []
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_timer(self.params["diagnostics_period_s"], self._publish_diagnostics)
+        self._diag_timer = self.create_timer(self.params["diagnostics_period_s"],
+                                             self._publish_diagnostics)
         if self.PROCESSES_FRAMES:
             self.create_service(SetBool, "~/enable", self._on_enable)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         if self.params["autostart"] and \
                 self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
             self.trigger_activate()
 
     # -- hooks ------------------------------------------------------------------------------
     def check_params(self, params: dict) -> None:
-        """Cross-parameter checks; raise ParameterValueError."""
+        """Cross-parameter checks (and values derived from them); raise ParameterValueError."""
 
     def configure_io(self) -> None:
         raise NotImplementedError
 
     def release_io(self) -> None:
-        """Destroy what configure_io made (default: nothing to release)."""
+        """Release what configure_io made besides ROS entities (models, devices, threads)."""
+
+    # -- entities owned by the configured state ---------------------------------------------
+    def _owning_io(self) -> bool:
+        return getattr(self, "_owning", False)  # rclpy's own entities come before __init__'s
+
+    def _own(self, kind: str, entity):
+        if self._owning_io():
+            self._io.append((kind, entity))
+        return entity
+
+    def create_publisher(self, msg_type, topic, qos_profile, **kwargs):
+        if self._owning_io():
+            return self._own("lifecycle_publisher", self.create_lifecycle_publisher(
+                msg_type, topic, qos_profile, **kwargs))
+        return super().create_publisher(msg_type, topic, qos_profile, **kwargs)
+
+    def create_subscription(self, *args, **kwargs):
+        return self._own("subscription", super().create_subscription(*args, **kwargs))
+
+    def create_timer(self, *args, **kwargs):
+        return self._own("timer", super().create_timer(*args, **kwargs))
+
+    def create_service(self, *args, **kwargs):
+        return self._own("service", super().create_service(*args, **kwargs))
+
+    def create_client(self, *args, **kwargs):
+        return self._own("client", super().create_client(*args, **kwargs))
+
+    def synchroniser(self, subscribers: list, queue_size: int = 10):
+        """An exact-stamp synchroniser over ``subscribers`` whose drops (a partner that
+        never came, an input queue overflowing) are counted in diagnostics."""
+        sync = TimeSynchronizer(subscribers, queue_size=queue_size)
+        self._syncs.append(sync)
+        return sync
+
+    def io_counts(self) -> dict[str, int]:
+        """Live publishers, subscriptions, timers, services and clients of this node."""
+        return {"publishers": len(list(self.publishers)),
+                "subscriptions": len(list(self.subscriptions)),
+                "timers": len(list(self.timers)), "services": len(list(self.services)),
+                "clients": len(list(self.clients))}
+
+    def _build_io(self) -> None:
+        self.sub_qos = qos_by_name(self.params["qos_subscribe"])
+        self.pub_qos = qos_by_name(self.params["qos_publish"])
+        self._owning = True
+        try:
+            self.configure_io()
+        except BaseException:
+            self._owning = False
+            self._destroy_io()
+            raise
+        self._owning = False
+        self.configured = True
+        self.get_logger().info(
+            f"QoS: subscribe {self.params['qos_subscribe']} ({describe_qos(self.sub_qos)}), "
+            f"publish {self.params['qos_publish']} ({describe_qos(self.pub_qos)})")
+
+    def _destroy_io(self) -> None:
+        try:
+            self.release_io()
+        finally:
+            destroy = {"lifecycle_publisher": self.destroy_lifecycle_publisher,
+                       "subscription": self.destroy_subscription,
+                       "timer": self.destroy_timer, "service": self.destroy_service,
+                       "client": self.destroy_client}
+            for kind, entity in reversed(self._io):
+                destroy[kind](entity)
+            self._io.clear()
+            self._syncs.clear()
+            self.configured = False
+
+    # -- parameters at run time -------------------------------------------------------------
+    def _on_set_parameters(self, changes: list[Parameter]) -> SetParametersResult:
+        new = {p.name: p.value for p in changes if p.name in self.param_specs}
+        try:
+            for name, value in new.items():
+                self.param_specs[name].check(value)
+            self.check_params({**self.params, **new})
+        except ParameterValueError as exc:
+            self.check_params(self.params)  # derived values back to the current parameters
+            return SetParametersResult(successful=False, reason=str(exc))
+        new = {k: v for k, v in new.items() if self.params.get(k) != v}
+        if not new:
+            return SetParametersResult(successful=True)
+        old = dict(self.params)
+        self.params.update(new)
+        if "diagnostics_period_s" in new:
+            self.destroy_timer(self._diag_timer)
+            self._diag_timer = super().create_timer(new["diagnostics_period_s"],
+                                                    self._publish_diagnostics)
+        rebuild = set(new) - self.LIVE_PARAMS - {"diagnostics_period_s", "max_fps"}
+        if rebuild and self.configured:
+            try:
+                self._reconfigure()
+            except Exception as exc:  # noqa: BLE001 - any failure keeps the old values
+                self.params = old
+                self.check_params(old)
+                self._reconfigure()
+                return SetParametersResult(successful=False,
+                                           reason=f"could not apply {sorted(new)}: {exc}")
+            self.get_logger().info(f"reconfigured for {sorted(rebuild)}")
+        return SetParametersResult(successful=True)
+
+    def _reconfigure(self) -> None:
+        """Rebuild the configured state with the current parameters, keeping activity."""
+        self._destroy_io()
+        self._build_io()
+        if self.active:
+            for entity in self._managed_entities:
+                entity.on_activate(None)
 
     # -- lifecycle --------------------------------------------------------------------------
     def on_configure(self, state: State) -> TransitionCallbackReturn:
         try:
-            self.configure_io()
+            self._build_io()
         except Exception as exc:  # a node that cannot configure reports why, and stays up
             self.get_logger().error(f"configure failed: {exc}")
             self.health.last_error = str(exc)
@@ -97,12 +225,13 @@ class ManagedNode(LifecycleNode):
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: State) -> TransitionCallbackReturn:
-        self.release_io()
+        self._destroy_io()
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: State) -> TransitionCallbackReturn:
         self.active = False
-        self.release_io()
+        if self.configured:
+            self._destroy_io()
         return TransitionCallbackReturn.SUCCESS
 
     def drop_malformed(self, what: str, exc: Exception) -> None:
@@ -132,8 +261,12 @@ class ManagedNode(LifecycleNode):
         return response
 
     def _publish_diagnostics(self) -> None:
-        self.health.info["lifecycle"] = "active" if self.active else "inactive"
+        self.health.info["lifecycle"] = "active" if self.active else (
+            "inactive" if self.configured else "unconfigured")
         self.health.info["enabled"] = str(self.enabled).lower()
+        if self._syncs:
+            self.health.info["sync_dropped"] = str(sum(getattr(s, "dropped", 0)
+                                                       for s in self._syncs))
         status = self.health.status(f"perception: {self.get_name()}", self.get_name())
         self._diag_pub.publish(diagnostic_array(self.get_clock().now().to_msg(), [status]))
 
