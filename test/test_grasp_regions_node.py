@@ -189,7 +189,7 @@ def test_samples_arriving_after_the_labels_are_used_and_a_missing_partner_is_cou
     assert [m.header.stamp.sec for m in got] == [21]
     info = image_to_numpy(got[0])
     risk = dict(zip(info[:, INFO_COLUMNS.index("instance")].astype(int),
-                    info[:, INFO_COLUMNS.index("risk")]))
+                    info[:, INFO_COLUMNS.index("risk")], strict=True))
     assert risk[3] == 1.0  # the samples of frame 21, though they came after its labels
     assert all(risk[i] == 0.0 for i in risk if i != 3)
     assert node.sync.dropped >= 1  # frame 20's labels, confidence, depth and info

@@ -74,12 +74,14 @@ class SegmentationNode(ManagedNode):
         p = self.params
         name = {"baseline": p["baseline_model"], "superpixel": p["superpixel_model"],
                 "latent": p["model"]}[model_kind(p["mode"])]
-        self.runner = ModeSegmenter(p["mode"], resolve_model(name, p["models_dir"]),
+        path = resolve_model(name, p["models_dir"])
+        self.runner = ModeSegmenter(p["mode"], path,
                                     p["providers"], p["seed"], 0, p["num_samples"],
                                     p["confidence_p"], p["score_threshold"],
                                     p["centre_threshold"])
         self.health.info.update(model=name, provider=self.runner.provider, mode=p["mode"])
-        self.get_logger().info(f"model {name} on {self.runner.provider}, mode {p['mode']}")
+        self.get_logger().info(f"model {name} ({path}) on {self.runner.provider}, "
+                               f"mode {p['mode']}")
         q = self.pub_qos
         self.pub_labels = self.create_publisher(Image, "segmentation/instance_labels", q)
         self.pub_conf = self.create_publisher(Image, "segmentation/confidence", q)
