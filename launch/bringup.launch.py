@@ -7,20 +7,19 @@ file `perception bringup` uses. Any parameter can be overridden per node with th
 
 from pathlib import Path
 
-import yaml
 from ament_index_python.packages import get_package_share_directory
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from launch import LaunchDescription
+from perception_nodes.bringup import load_config
 
 
 def _nodes(context):
     config = LaunchConfiguration("config").perform(context)
     namespace = LaunchConfiguration("namespace").perform(context)
-    data = yaml.safe_load(Path(config).read_text()) or {}
-    names = data.get("perception_bringup", {}).get("ros__parameters", {}).get("nodes", [])
+    names, _ = load_config(config)  # `/**/perception_bringup` or `perception_bringup`
     only = LaunchConfiguration("nodes").perform(context)
     if only:
         names = [n for n in only.split(",") if n]

@@ -17,6 +17,7 @@ import yaml
 from rclpy.context import Context
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.parameter import Parameter
+from rclpy.signals import SignalHandlerOptions
 
 from perception_nodes.registry import node_class
 from perception_nodes.resources import default_config
@@ -63,8 +64,9 @@ class Bringup:
         names, params = load_config(config)
         names = nodes if nodes is not None else names
         self.context = context or Context()
-        if not self.context.ok():
-            rclpy.init(context=self.context)
+        if not self.context.ok():  # Ctrl-C is the caller's (KeyboardInterrupt), so that
+            # the nodes are shut down while the context is still valid
+            rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
         self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
         self.nodes = {}
         for name in names:
@@ -95,15 +97,16 @@ class Bringup:
                 self.error = exc
                 print(f"perception bringup: the executor stopped: {exc!r}", file=sys.stderr)
 
-    def run_for(self, seconds: float) -> None:
-        """Spin for ``seconds`` (``inf``: until Ctrl-C or shutdown), in this thread when not
-        started.
+    def run_for(self, seconds: float, stop: threading.Event | None = None) -> None:
+        """Spin for ``seconds`` (``inf``: until ``stop`` is set, Ctrl-C or shutdown), in this
+        thread when not started.
 
         Raises:
             RuntimeError: the executor thread ended with an exception (every node stopped).
         """
         end = time.monotonic() + seconds
-        while time.monotonic() < end and self.context.ok():
+        while time.monotonic() < end and self.context.ok() and \
+                not (stop is not None and stop.is_set()):
             if self._thread is None:
                 self.executor.spin_once(timeout_sec=0.1)
                 continue

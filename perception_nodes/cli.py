@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import signal
 import sys
 import threading
 import time
@@ -15,12 +16,13 @@ def _cmd_bringup(args: argparse.Namespace) -> int:
     from perception_nodes.bringup import Bringup, parse_overrides
 
     nodes = args.nodes.split(",") if args.nodes else None
+    stop = threading.Event()  # SIGINT/SIGTERM (launch, Ctrl-C, even where SIGINT is ignored)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     with Bringup(args.config or None, nodes=nodes, overrides=parse_overrides(args.set)) as bringup:
         bringup.start()
-        try:
-            bringup.run_for(args.duration if args.duration > 0 else float("inf"))
-        except KeyboardInterrupt:
-            pass
+        bringup.run_for(args.duration if args.duration > 0 else float("inf"), stop)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second one must not cut shutdown
     return 0
 
 

@@ -330,6 +330,13 @@ def bench_depth(repeats: int = 30) -> dict:
     return out
 
 
+def bench_pipeline_graph() -> dict:
+    """Camera image -> grasp candidates through the nodes as processes (pipeline_bench)."""
+    from perception_nodes.eval.pipeline_bench import bench_pipeline
+
+    return bench_pipeline()
+
+
 BENCHES: dict[str, Callable[[], dict]] = {
     "transport": lambda: {"640x480": bench_transport(640, 480),
                           "1280x720": bench_transport(1280, 720)},
@@ -341,6 +348,7 @@ BENCHES: dict[str, Callable[[], dict]] = {
     "grasp_regions": bench_grasp_regions,
     "anomaly": bench_anomaly,
     "depth": bench_depth,
+    "pipeline": bench_pipeline_graph,
 }
 
 

@@ -10,7 +10,9 @@ Frame processing nodes also get an ``~/enable`` std_srvs/SetBool service and ``m
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 
 import rclpy
@@ -19,6 +21,7 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, State, TransitionCallbackReturn
 from rclpy.parameter import Parameter
+from rclpy.signals import SignalHandlerOptions
 from std_srvs.srv import SetBool
 
 from perception_nodes.ros.diagnostics import NodeHealth, diagnostic_array
@@ -272,8 +275,13 @@ class ManagedNode(LifecycleNode):
 
 
 def run_node(node_class: type, args: list[str] | None = None) -> int:
-    """Entry point body for ``ros2 run perception NODE``: spin until shutdown."""
-    rclpy.init(args=args)
+    """Entry point body for ``ros2 run perception NODE``: spin until SIGINT or SIGTERM, then
+    shut the node down through its lifecycle while the context is still valid (rclpy's own
+    handler would invalidate it first, and the shutdown transition could not publish)."""
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     try:
         node = node_class()
     except ParameterValueError as exc:
@@ -283,10 +291,16 @@ def run_node(node_class: type, args: list[str] | None = None) -> int:
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+        while not stop.is_set() and rclpy.ok():
+            executor.spin_once(timeout_sec=0.1)
+    except ExternalShutdownException:
         pass
     finally:
+        # a second signal (a terminal signals the whole process group, launch again) must
+        # not cut the release of models, devices and files short
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if node.configured and rclpy.ok():
+            node.trigger_shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
     return 0
