@@ -123,6 +123,12 @@ class Bringup:
         if self._thread is not None:
             self._thread.join(timeout=5.0)
             self._thread = None
+        # rclpy 7's Executor.shutdown does not wait for callbacks still running in the
+        # multi-threaded executor's pool (a pick's physics, a model call); one that publishes
+        # after the context is gone fails ("publisher's context is invalid"), so wait here
+        pool = getattr(self.executor, "_executor", None)
+        if pool is not None:
+            pool.shutdown(wait=True)
 
     def shutdown(self) -> None:
         self.stop()

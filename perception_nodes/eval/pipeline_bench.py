@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseArray
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
@@ -112,6 +113,8 @@ class PipelineProbe:
                                       lambda m: self._got(self.labels, m), qos)
         self.node.create_subscription(PoseArray, "/grasp/candidates",
                                       lambda m: self._got(self.candidates, m), qos)
+        self.health: dict[str, dict[str, str]] = {}
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_health, 10)
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
         self._stop = threading.Event()
@@ -121,6 +124,16 @@ class PipelineProbe:
     def _spin(self) -> None:
         while not self._stop.is_set():
             self.executor.spin_once(timeout_sec=0.05)
+
+    def _on_health(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            self.health[status.hardware_id or status.name] = {
+                kv.key: kv.value for kv in status.values}
+
+    def node_latency(self) -> dict[str, str | None]:
+        """Each node's own processing time p50 (ms, its /diagnostics): the callback, from
+        the message in hand to the last publish."""
+        return {n: self.health.get(n, {}).get("latency_p50_ms") for n in NODES}
 
     @staticmethod
     def _got(store: dict, msg) -> None:
@@ -161,7 +174,8 @@ class PipelineProbe:
                 time.sleep(delay)
             keys.append(self.publish(i))
         time.sleep(drain_s)
-        return summarise(keys, self.sent, self.labels, self.candidates, rate_hz)
+        return {**summarise(keys, self.sent, self.labels, self.candidates, rate_hz),
+                "node_processing_p50_ms": self.node_latency()}
 
     def close(self) -> None:
         self._stop.set()
@@ -194,19 +208,20 @@ def summarise(keys: list, sent: dict, labels: dict, candidates: dict, rate_hz: f
 def bench_pipeline(rates: tuple[float, ...] = (10.0, 30.0),
                    peak_rates: tuple[float, ...] = (15.0, 20.0),
                    seconds: float = 10.0, layouts: tuple[str, ...] = ("separate", "one_process"),
-                   bag: Path | str | None = None) -> dict:
+                   bag: Path | str | None = None, params: dict | None = None) -> dict:
     """The pipeline at each rate in each layout; see the module docstring."""
     frames = load_frames(bag or default_bag())
     h, w = frames[0]["/camera/color/image_raw"].height, frames[0]["/camera/color/image_raw"].width
-    out: dict = {"image": f"{w}x{h}", "nodes": NODES, "params": PARAMS, "seconds": seconds}
+    params = params or PARAMS
+    out: dict = {"image": f"{w}x{h}", "nodes": NODES, "params": params, "seconds": seconds}
     for layout in layouts:
         context = Context()
         context.init()
         probe = PipelineProbe(context, frames)
         if layout == "separate":
-            procs = list(start_nodes(NODES, resources.default_config(), params=PARAMS).values())
+            procs = list(start_nodes(NODES, resources.default_config(), params=params).values())
         else:
-            procs = [start_one_process(NODES, resources.default_config(), params=PARAMS)]
+            procs = [start_one_process(NODES, resources.default_config(), params=params)]
         try:
             probe.wait_ready(120.0, procs)
             runs = [probe.run(rate, seconds) for rate in sorted({*rates, *peak_rates})]

@@ -64,6 +64,8 @@ class SegmentationNode(ManagedNode):
               choices=("auto", "cpu", "cuda", "tensorrt")),
         Param("seed", 0, "seed of the latent draws (replays give identical masks)", min=0,
               max=2**31 - 1),
+        Param("threads", 0, "ONNX Runtime intra-op threads (0 = one per core); fewer leave "
+              "cores to the nodes beside it", min=0, max=256),
         Param("publish_overlay", True, "publish segmentation/overlay"),
     )
 
@@ -76,7 +78,8 @@ class SegmentationNode(ManagedNode):
                 "latent": p["model"]}[model_kind(p["mode"])]
         path = resolve_model(name, p["models_dir"])
         self.runner = ModeSegmenter(p["mode"], path,
-                                    p["providers"], p["seed"], 0, p["num_samples"],
+                                    p["providers"], p["seed"], p["threads"],
+                                    p["num_samples"],
                                     p["confidence_p"], p["score_threshold"],
                                     p["centre_threshold"])
         self.health.info.update(model=name, provider=self.runner.provider, mode=p["mode"])
