@@ -72,6 +72,7 @@ def test_a_held_grasp_becomes_one_sample_and_a_failed_one_none(ros_context, tmp_
         for k in range(3):  # the arm's shadow, then the settled scene twice
             img = numpy_to_image(after if k else before[::-1].copy(), "rgb8")
             img.header.stamp.sec = sec + 1 + k
+            pub_info.publish(camera_info_msg(CAM, img.header))  # a camera sends both
             pub_img.publish(img)
             spin()
 

@@ -14,7 +14,7 @@ from perception_nodes.nodes.segmentation import SegmentationNode
 from perception_nodes.ros.image_conversion import image_to_numpy, numpy_to_image
 from perception_nodes.sim.cell import CellConfig, PickingCell
 
-TOPICS = ("instance_labels", "confidence", "instance_scores", "overlay")
+TOPICS = ("instance_labels", "confidence", "instance_scores", "overlay", "sample_labels")
 
 
 @pytest.mark.parametrize("mode", ["confidence_mask", "union_nms", "prior_mean", "baseline",
@@ -56,6 +56,15 @@ def test_outputs_match_the_input_stamp(ros_context, smoke_models, mode):
     assert conf.dtype == np.float32 and (conf >= 0).all() and (conf <= 1).all()
     scores = image_to_numpy(got["instance_scores"][0])
     assert scores.shape[0] == 1 and (labels.max() == 0 or scores.shape[1] == labels.max())
+    # the topic contract (docs/nodes.md): the model's output grid, its input size / 4,
+    # whatever the image size, one channel per latent sample; 1 x 1 zero without samples
+    samples = image_to_numpy(got["sample_labels"][0])
+    if mode == "confidence_mask":
+        grid_h, grid_w = (s // 4 for s in node.runner.runner.input_size)
+        assert samples.shape == (grid_h, grid_w, 4) and samples.dtype == np.uint16
+        assert got["sample_labels"][0].encoding == "16UC4"
+    else:
+        assert samples.shape == (1, 1) and samples.max() == 0
     node.release_io()
     node.destroy_node()
     probe.destroy_node()

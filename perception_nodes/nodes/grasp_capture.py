@@ -1,7 +1,8 @@
 """grasp_capture: before/after images of each grasp, kept as self-supervised training data
 (grasp self-supervision Sec. III-A).
 
-Keeps the newest ``buffer_frames`` frames of ``camera/color/image_raw``. A pick request
+Keeps the newest ``buffer_frames`` frames of ``camera/color/image_raw``, each matched with
+``camera/color/camera_info`` of its stamp. A pick request
 (``sim/pick_request``, PoseStamped in the camera optical frame) freezes the newest frame as
 *before* (the arm has not entered the view yet); the suction gauge (``sim/suction_gauge``,
 kPa per cup, after the lift) marks the arm gone and starts the watch for the first stable
@@ -37,6 +38,7 @@ from perception_nodes.ros.messages import (
     stamp_ns,
 )
 from perception_nodes.ros.params import Param, ParameterValueError
+from perception_nodes.ros.sync import Subscriber
 
 
 class GraspCaptureNode(ManagedNode):
@@ -79,17 +81,19 @@ class GraspCaptureNode(ManagedNode):
         self.pending: dict | None = None
         self.health.info["dataset_samples"] = str(len(self.writer))
         q = self.sub_qos
-        self.create_subscription(Image, "camera/color/image_raw", self._on_image, q)
-        self.create_subscription(CameraInfo, "camera/color/camera_info", self._on_info, q)
+        self.sync = self.synchroniser([Subscriber(self, Image, "camera/color/image_raw", q),
+                                       Subscriber(self, CameraInfo, "camera/color/camera_info",
+                                                  q)], 10)
+        self.sync.registerCallback(self._on_frame)
         self.create_subscription(PoseStamped, "sim/pick_request", self._on_request, 10)
         self.create_subscription(Float32MultiArray, "sim/suction_gauge", self._on_gauge, 10)
 
-    def _on_info(self, msg: CameraInfo) -> None:
-        self.info = msg
-
-    def _on_image(self, msg: Image) -> None:
+    def _on_frame(self, msg: Image, info: CameraInfo) -> None:
+        """A frame and the camera info of its stamp (the info a grasp's mask is projected
+        with is the one of its before frame's stamp or newer)."""
         if not self.active:
             return
+        self.info = info
         try:
             rgb = image_to_rgb(msg)
         except ImageConversionError as exc:

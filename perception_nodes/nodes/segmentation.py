@@ -6,10 +6,10 @@ Subscribes ``camera/color/image_raw``; publishes, each with the input image's he
 of latent samples that agree with the published label at each pixel; 1.0 where the mode
 has a single hypothesis), ``segmentation/instance_scores`` 32FC1 of size 1 x N (score of
 label i + 1 at column i), ``segmentation/overlay`` rgb8 for people, and
-``segmentation/sample_labels``: in the latent sampling modes 16UC(k) on the model's output
+``segmentation/sample_labels``: in mode ``confidence_mask`` 16UC(k) on the model's output
 grid (the model's input size / 4, e.g. 80x60 for latent_segmenter's 320x240, whatever the
-image size; channel g = latent sample g's labels), in the single-hypothesis modes a 1 x 1
-zero 16UC1 (no samples: the grasp planner's double-pick risk is 0). Every frame gets all five
+image size; channel g = latent sample g's labels), in the other modes a 1 x 1 zero 16UC1
+(no samples: the grasp planner's double-pick risk is 0). Every frame gets all five
 (four without the overlay), so a consumer's exact-stamp synchroniser never waits in vain.
 """
 
