@@ -5,10 +5,8 @@ namespace with the shipped parameter file, as ``ros2 launch`` starts them."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -16,6 +14,8 @@ import pytest
 from rcl_interfaces.srv import GetParameters
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+
+from perception_nodes.eval.processes import NodeProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 COLCON = Path(sys.executable).with_name("colcon")
@@ -51,53 +51,20 @@ def _env(prefix: Path, sourced: bool) -> dict[str, str]:
     return env
 
 
-class Process:
-    """A node started from the install prefix; its output collected by a reader thread."""
-
-    def __init__(self, prefix: Path, node: str, args: list[str], sourced: bool,
-                 cwd: Path) -> None:
-        exe = prefix / "lib" / "perception" / node
-        assert exe.is_file(), f"no executable {exe}"
-        self.proc = subprocess.Popen([str(exe), "--ros-args", *args], cwd=cwd,
-                                     env=_env(prefix, sourced), stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
-        self.lines: list[str] = []
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.append(line)
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    def wait_for(self, needle: str, timeout: float) -> str:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end and needle not in self.output and \
-                self.proc.poll() is None:
-            time.sleep(0.1)
-        return self.output
-
-    def stop(self) -> int:
-        """SIGINT, as Ctrl-C or launch does; the exit code."""
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.reader.join(timeout=5)
-        return self.proc.returncode
+def _start(prefix: Path, node: str, args: list[str], sourced: bool, cwd: Path) -> NodeProcess:
+    """``install/lib/perception/NODE --ros-args ARGS``, as launch runs it."""
+    exe = prefix / "lib" / "perception" / node
+    assert exe.is_file(), f"no executable {exe}"
+    return NodeProcess([str(exe), "--ros-args", *args], env=_env(prefix, sourced), cwd=cwd)
 
 
 @pytest.mark.parametrize("sourced", [True, False], ids=["sourced", "unsourced"])
 def test_an_installed_node_loads_its_model_from_the_share_directory(install, tmp_path,
                                                                     sourced):
-    node = Process(install, "segmentation", [], sourced, tmp_path)
-    out = node.wait_for("QoS:", timeout=90)
+    node = _start(install, "segmentation", [], sourced, tmp_path)
+    node.wait_for("QoS:", timeout=90)
     code = node.stop()
+    out = node.output
     models = install / "share" / "perception" / "models"
     assert f"model latent_segmenter ({models / 'latent_segmenter.onnx'})" in out, out
     assert code == 0 and "Traceback" not in node.output, node.output  # clean shutdown
@@ -119,8 +86,8 @@ def _get_parameters(probe: Node, node: str, names: list[str]) -> dict:
 
 def test_the_shipped_config_applies_under_a_namespace(install, tmp_path, ros_context):
     config = install / "share" / "perception" / "config" / "perception.yaml"
-    procs = [Process(install, name, ["-r", f"__node:={name}", "-r", "__ns:=/cell1",
-                                     "--params-file", str(config)], True, tmp_path)
+    procs = [_start(install, name, ["-r", f"__node:={name}", "-r", "__ns:=/cell1",
+                                    "--params-file", str(config)], True, tmp_path)
              for name in ("pick_client", "segmentation", "grasp_regions")]
     probe = Node("param_probe", context=ros_context)
     try:
