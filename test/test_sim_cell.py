@@ -123,7 +123,7 @@ def test_straddling_two_touching_items_is_a_double_pick():
                     (_box([0.03, 0.05, 0.02], same), [0.0305, 0.0, 0.04], [0, 0, 0, 1])])
         outcome = execute_pick(cell, np.array([0.0, 0.0, 0.06]), UP)
     assert outcome.double_pick and outcome.num_lifted == 2
-    assert outcome.cup_state[0] == CUP_LEAK  # the centre cup sits on the seam
+    assert outcome.cup_state[0] == CUP_SEALED  # the centre cup seals across the seam
     assert set(outcome.cup_labels[1:]) == {1, 2}
 
 
@@ -155,10 +155,15 @@ def test_cup_contact_classification_on_hand_built_hits():
     bodies = np.full(9, 5)
     dist = np.full(9, 0.05)
     assert classify_cup_contact(flat, bodies, approach, dist, 0.05, spec)[0] == CUP_SEALED
+    assert classify_cup_contact(flat, bodies, approach, dist, 0.05, spec)[2] == (5,)
     mixed = bodies.copy()
-    mixed[3] = 6
-    state, share = classify_cup_contact(flat, mixed, approach, dist, 0.05, spec)
-    assert state == CUP_LEAK and share == pytest.approx(8 / 9)
+    mixed[3] = 6  # a flush neighbour under part of the lip: the patch is still planar
+    state, share, sealed = classify_cup_contact(flat, mixed, approach, dist, 0.05, spec)
+    assert state == CUP_SEALED and share == pytest.approx(8 / 9) and sealed == (5, 6)
+    step = flat.copy()
+    step[3, 2] -= 0.005  # the neighbour 5 mm lower: the lip straddles a step
+    state, share, sealed = classify_cup_contact(step, mixed, approach, dist, 0.05, spec)
+    assert state == CUP_LEAK and share == pytest.approx(8 / 9) and sealed == ()
     tilted = flat.copy()
     tilted[:, 2] += 2.0 * tilted[:, 0]  # 63 degrees
     assert classify_cup_contact(tilted, bodies, approach, dist, 0.05, spec)[0] == CUP_LEAK
@@ -178,3 +183,21 @@ def test_moving_camera_sequence_has_known_distinct_poses():
     assert not np.array_equal(frames[0].labels, frames[1].labels)
     centres = np.array([p[:3, 3] for p in poses])
     assert np.ptp(centres[:, 0]) > 0.1
+
+
+ONE_CUP = SuctionGripperSpec(cup_offsets=((0.0, 0.0),))
+
+
+@pytest.mark.parametrize("x, lifted", [(0.002, 2), (-0.05, 1)],
+                         ids=["cup on the seam", "cup centred on one box"])
+def test_a_cup_seals_across_flush_twins_and_lifts_both(x, lifted):
+    """Two boxes of one height packed flush: a cup whose lip spans the seam rests on one
+    plane and seals across it (as on real flush boxes and polybags), so it lifts both; the
+    same cup on one box lifts one."""
+    twin = _box([0.05, 0.05, 0.02], mass=0.1)
+    with PickingCell(SMALL, seed=0) as cell:
+        cell.stage([(twin, [-0.05, 0.0, 0.036], [0, 0, 0, 1]),
+                    (twin, [0.05, 0.0, 0.036], [0, 0, 0, 1])])
+        outcome = execute_pick(cell, np.array([x, 0.0, 0.06]), UP, ONE_CUP)
+    assert outcome.cup_state[0] == CUP_SEALED
+    assert outcome.num_lifted == lifted and outcome.double_pick == (lifted == 2)

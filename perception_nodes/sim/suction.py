@@ -1,8 +1,9 @@
 """A multi-cup suction gripper and its vacuum gauge in the simulated cell.
 
-Each cup seals only on a near-planar patch of a single item: the cup's centre and rim rays
-must all land on one body, within the bellows stroke, on a patch whose plane fits the rim to
-within a tolerance and faces the cup. Sealed cups hold their item through a force-limited
+Each cup seals only on a near-planar patch: the cup's centre and rim rays must all land
+within the bellows stroke, on a patch whose plane fits the rim to within a tolerance and
+faces the cup. The patch may span two flush items at the same height (a seal across the
+seam), and then both are held. Sealed cups hold their item through a force-limited
 constraint while the arm lifts; what leaves the tray is counted from the physics afterwards,
 so a double pick (the gripper straddling two items, or dragging one that rests on another)
 is what the simulated world did, never what the labels say.
@@ -78,8 +79,13 @@ class PickOutcome:
 
 def classify_cup_contact(points: np.ndarray, bodies: np.ndarray, approach: np.ndarray,
                          contact_distance: np.ndarray, first_contact: float,
-                         spec: SuctionGripperSpec) -> tuple[int, float]:
+                         spec: SuctionGripperSpec) -> tuple[int, float, tuple[int, ...]]:
     """Decide whether one cup seals, from its ray hits.
+
+    A cup seals when its whole lip rests, within the stroke, on a near-planar patch facing
+    it, whatever the patch is made of: two flush items at the same height (boxes packed
+    side by side, polybags) seal together, as they do in real cells, and a pick there lifts
+    both. A lip partly over a gap or a step leaks.
 
     Args:
         points: ``(K, 3)`` world hit points (m) of the cup's centre ray then its rim rays.
@@ -90,24 +96,25 @@ def classify_cup_contact(points: np.ndarray, bodies: np.ndarray, approach: np.nd
         spec: gripper spec (stroke, plane tolerance, tilt limit).
 
     Returns:
-        ``(state, share)``: CUP_OPEN, CUP_LEAK or CUP_SEALED, and the share of the cup's rays
-        that rest on the centre ray's body within the stroke (how much of the lip touches).
+        ``(state, share, sealed_bodies)``: CUP_OPEN, CUP_LEAK or CUP_SEALED; the share of the
+        cup's rays that rest on the centre ray's body within the stroke (how much of the lip
+        touches it); and, when sealed, the bodies under the lip (more than one: a seal
+        across flush items), else ``()``.
     """
     reach = first_contact + spec.stroke_m
     touching = (bodies >= 0) & (contact_distance <= reach)
     if not touching[0]:
-        return CUP_OPEN, 0.0
-    same = touching & (bodies == bodies[0])
-    share = float(same.mean())
-    if not same.all():
-        return CUP_LEAK, share
+        return CUP_OPEN, 0.0, ()
+    share = float((touching & (bodies == bodies[0])).mean())
+    if not touching.all():
+        return CUP_LEAK, share, ()
     centred = points - points.mean(axis=0)
     normal = np.linalg.svd(centred)[2][2]
     plane_error = np.abs(centred @ normal).max()
     tilt = np.degrees(np.arccos(min(1.0, abs(float(np.dot(normal, approach))))))
     if plane_error > spec.max_plane_error_m or tilt > spec.max_tilt_deg:
-        return CUP_LEAK, share
-    return CUP_SEALED, share
+        return CUP_LEAK, share, ()
+    return CUP_SEALED, share, tuple(sorted({int(b) for b in bodies}))
 
 
 def gauge_reading(state: int, share: float, spec: SuctionGripperSpec,
@@ -167,15 +174,18 @@ def execute_pick(cell: PickingCell, position: np.ndarray, rotation: np.ndarray,
     states, vacuum, cup_labels, grips = [], [], [], []
     for c in range(spec.num_cups):
         sl = slice(c * rays_per_cup, (c + 1) * rays_per_cup)
-        state, share = classify_cup_contact(points[sl], bodies[sl], approach, distance[sl],
-                                            first_contact, spec)
+        state, share, sealed = classify_cup_contact(points[sl], bodies[sl], approach,
+                                                    distance[sl], first_contact, spec)
         states.append(state)
         vacuum.append(gauge_reading(state, share, spec, rng))
         body = int(bodies[sl][0])
         item = cell.items.get(body)
         cup_labels.append(item.label if item is not None and state != CUP_OPEN else 0)
-        if state == CUP_SEALED and item is not None:
-            grips.append((body, points[sl][0], vacuum[-1]))
+        # the suction holds every item under the lip, each with its share of the force
+        for held in (b for b in sealed if b in cell.items):
+            mine = bodies[sl] == held
+            point = points[sl][0] if held == body else points[sl][mine].mean(axis=0)
+            grips.append((held, point, vacuum[-1] * float(mine.mean())))
     lifted = _lift(cell, grips, spec)
     for label in lifted:
         body = next(b for b, it in cell.items.items() if it.label == label)
