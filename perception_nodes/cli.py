@@ -114,7 +114,7 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
                                    args.width or 160, args.height or 120)
     else:
         paths = generate(args.out, args.split, args.count, args.start, args.width or 320,
-                         args.height or 240)
+                         args.height or 240, args.jobs)
     print(json.dumps({"split": args.split, "scenes": len(paths),
                       "folder": str(Path(args.out) / args.split)}))
     return 0
@@ -215,10 +215,20 @@ def _cmd_pick_eval(args: argparse.Namespace) -> int:
     from perception_nodes.eval.pick_eval import run_pick_eval
 
     modes = args.mode.split(",")
-    report = run_pick_eval(modes, args.episodes, args.picks_per_scene, args.first_seed,
+    from perception_nodes.sim.dataset import SPLIT_SEEDS
+
+    first_seed = args.first_seed if args.first_seed >= 0 else SPLIT_SEEDS[args.split][0]
+    report = run_pick_eval(modes, args.episodes, args.picks_per_scene, first_seed,
                            args.jobs, args.out or None, args.planner, args.depth,
-                           args.depth_model or None)
+                           args.depth_model or None, args.split)
     print(json.dumps(report, indent=None if args.json else 2))
+    return 0
+
+
+def _cmd_sim_gallery(args: argparse.Namespace) -> int:
+    from perception_nodes.eval.sim_gallery import make_gallery
+
+    print(make_gallery(args.out))
     return 0
 
 
@@ -281,14 +291,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("dataset", help="render simulated scenes of a split to .npz files")
     s.add_argument("--split", required=True,
-                   choices=("train", "val", "test", "anomaly_train", "anomaly_test",
-                            "anomaly_novel", "depth_train", "depth_test"))
+                   choices=("train", "val", "test", "novel", "classic_train", "classic_val",
+                            "classic_test", "anomaly_train", "anomaly_test", "anomaly_novel",
+                            "depth_train", "depth_test"))
     s.add_argument("--count", type=int, required=True)
     s.add_argument("--start", type=int, default=0, help="offset into the split's seed range")
     s.add_argument("--out", default="data/sim")
     s.add_argument("--width", type=int, default=0,
                    help="image width (default 320; 160 for the depth_* camera sweeps)")
     s.add_argument("--height", type=int, default=0, help="(default 240; 120 for sweeps)")
+    s.add_argument("--jobs", type=int, default=1,
+                   help="processes rendering side by side (the files do not depend on it)")
     s.set_defaults(func=_cmd_dataset)
 
     e = sub.add_parser("eval", help="evaluate a capability on a generated split")
@@ -310,7 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--cap", type=float, default=2.0, help="depth: depth cap (m)")
     e.add_argument("--grasp-data", default="data/grasps_sim",
                    help="grasp-segmentation: perception grasp-data root (test split)")
-    e.add_argument("--split", choices=("val", "test"), default="test")
+    e.add_argument("--split", choices=("val", "test", "novel", "classic_val", "classic_test"),
+                   default="test")
     e.add_argument("--data", default="data/sim")
     e.add_argument("--scenes", type=int, default=300)
     e.add_argument("--latent", default="models/latent_segmenter.onnx")
@@ -389,7 +403,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated configurations: baseline, prior_mean, "
                    "confidence_mask, superpixel, ground_truth")
     k.add_argument("--picks-per-scene", type=int, default=5)
-    k.add_argument("--first-seed", type=int, default=200_000, help="first test-split scene")
+    k.add_argument("--split", default="test", choices=("test", "novel", "classic_test"),
+                   help="scenes (look and items) to pick from")
+    k.add_argument("--first-seed", type=int, default=-1,
+                   help="first scene (default: the split's first seed)")
     k.add_argument("--jobs", type=int, default=1, help="configurations run side by side")
     k.add_argument("--planner", default="full", choices=("full", "masks_only"),
                    help="full: the grasp_regions node's planner; masks_only: cups checked "
@@ -403,6 +420,11 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--out", default="", help="folder for report.json, records.json, table.md")
     k.add_argument("--json", action="store_true", help="one JSON object on one line")
     k.set_defaults(func=_cmd_pick_eval)
+
+    y = sub.add_parser("sim-gallery", help="a contact sheet of randomized scenes across the "
+                       "splits")
+    y.add_argument("--out", default="docs/sim_gallery.png")
+    y.set_defaults(func=_cmd_sim_gallery)
 
     c = sub.add_parser("bench", help="frames/s and latency per node and for transport")
     c.add_argument("--json", action="store_true", help="one JSON object on one line")

@@ -85,9 +85,10 @@ class Perception:
 def run_configuration(configuration: str, picks: int, picks_per_scene: int = 5,
                       first_seed: int = FIRST_SEED, threads: int = 0,
                       params: GraspParams | None = None, models_dir: str | None = None,
-                      depth_source: str = "sensor", depth_model: str | None = None
-                      ) -> list[PickRecord]:
-    """``picks`` executed picks of one configuration on scenes ``first_seed, +1, ...``.
+                      depth_source: str = "sensor", depth_model: str | None = None,
+                      split: str = "test") -> list[PickRecord]:
+    """``picks`` executed picks of one configuration on scenes ``first_seed, +1, ...`` of
+    ``split`` (its look and items; ``first_seed`` should lie in its seed range).
 
     ``depth_source`` ``mono`` plans on the monocular depth model's output made metric from
     the calibrated floor plane (the depth node's path) instead of the depth camera's:
@@ -101,7 +102,7 @@ def run_configuration(configuration: str, picks: int, picks_per_scene: int = 5,
     depth_of = None
     records: list[PickRecord] = []
     seed = first_seed
-    with PickingCell(split_config("test"), seed=seed) as cell:
+    with PickingCell(split_config(split), seed=seed) as cell:
         if depth_source == "mono":
             depth_of = _mono_depth(cell, models_dir, threads, depth_model)
         while sum(r.executed for r in records) < picks:
@@ -198,16 +199,18 @@ PLANNERS = {"full": GraspParams(), "masks_only": GraspParams(check_clearance=Fal
 
 
 def _run_one(job: tuple) -> list[dict]:
-    configuration, picks, per_scene, first_seed, threads, planner, depth_source, model = job
+    (configuration, picks, per_scene, first_seed, threads, planner, depth_source, model,
+     split) = job
     return [asdict(r) for r in run_configuration(configuration, picks, per_scene, first_seed,
                                                  threads, PLANNERS[planner],
-                                                 depth_source=depth_source, depth_model=model)]
+                                                 depth_source=depth_source, depth_model=model,
+                                                 split=split)]
 
 
 def run_pick_eval(configurations: list[str], picks: int, picks_per_scene: int = 5,
                   first_seed: int = FIRST_SEED, jobs: int = 1, out_dir: str | None = None,
                   planner: str = "full", depth_source: str = "sensor",
-                  depth_model: str | None = None) -> dict:
+                  depth_model: str | None = None, split: str = "test") -> dict:
     """Every configuration on the same seeds; ``jobs`` processes (one ONNX thread each when
     more than one, so configurations do not fight over the cores). ``planner`` ``full`` is
     the grasp_regions node's; ``masks_only`` trusts the masks alone (an ablation)."""
@@ -220,14 +223,15 @@ def run_pick_eval(configurations: list[str], picks: int, picks_per_scene: int = 
         raise ValueError(f"unknown depth source {depth_source!r}; one of {DEPTH_SOURCES}")
     threads = 1 if jobs > 1 else 0
     work = [(c, picks, picks_per_scene, first_seed, threads, planner, depth_source,
-             depth_model) for c in configurations]
+             depth_model, split) for c in configurations]
     start = time.time()
     if jobs > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             results = list(pool.map(_run_one, work))
     else:
         results = [_run_one(job) for job in work]
-    report = {"planner": planner, "depth": depth_source, "depth_model": depth_model,
+    report = {"split": split, "planner": planner, "depth": depth_source,
+              "depth_model": depth_model,
               "picks_per_configuration": picks,
               "picks_per_scene": picks_per_scene,
               "first_seed": first_seed, "jobs": jobs, "onnx_threads": threads or "all",

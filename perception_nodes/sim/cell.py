@@ -7,7 +7,10 @@ by ``(seed, frame index)``. Frames follow ``perception_nodes.core.conventions``.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pybullet as p
@@ -20,8 +23,12 @@ from perception_nodes.core.camera_model import (
     transform_points,
 )
 from perception_nodes.core.grasp_regions import outside_polygon
+from perception_nodes.sim import styled_bin
 from perception_nodes.sim.catalog import ItemSpec, sample_item
+from perception_nodes.sim.scene_style import SceneStyle, style_for_seed
+from perception_nodes.sim.sensor_models import ColourCamera, DepthSensor
 from perception_nodes.sim.sensor_noise import DepthNoiseModel, add_rgb_noise
+from perception_nodes.sim.styled_bin import TextureCache
 
 TRAY_URDF = "tray/traybox.urdf"
 TRAY_HALF_WIDTH_M = 0.18  # where item centres are dropped; the tray floor is 0.6 m wide
@@ -49,6 +56,10 @@ class CellConfig:
     depth_noise: bool = True
     shadows: bool = True
     settle_max_s: float = 4.0
+    # None: the classic look (one grey tray, solid colours, fixed camera and light); "train"
+    # or "novel": every scene's look drawn from that domain (sim/scene_style.py), and the
+    # item count from its layout (min_items and max_items then do not apply)
+    style_domain: str | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_items <= self.max_items:
@@ -56,6 +67,9 @@ class CellConfig:
                              f"{self.max_items}")
         if self.width < 16 or self.height < 16:
             raise ValueError(f"image too small: {self.width}x{self.height}")
+        if self.style_domain not in (None, "train", "novel"):
+            raise ValueError(f"style_domain must be None, 'train' or 'novel', got "
+                             f"{self.style_domain!r}")
         if self.foreign_split not in ("foreign", "foreign_train"):
             raise ValueError(f"foreign_split must be 'foreign' or 'foreign_train', got "
                              f"{self.foreign_split!r}")
@@ -86,6 +100,7 @@ class Item:
     label: int
     spec: ItemSpec
     foreign: bool = False
+    glossy: bool = False
 
 
 @dataclass
@@ -106,7 +121,10 @@ class PickingCell:
         self.home_camera_pose = look_at([0.0, 0.0, self.config.camera_height_m],
                                         [0.0, 0.0, 0.0], [0.0, 1.0, 0.0])
         self.depth_noise = DepthNoiseModel()
+        self.style: SceneStyle | None = None
         self.client = p.connect(p.DIRECT)
+        self._texture_dir = Path(tempfile.mkdtemp(prefix="perception_cell_"))
+        self.textures = TextureCache(self._texture_dir, self.client)
         self.items: dict[int, Item] = {}
         self.seed = seed
         self.frame_index = 0
@@ -117,6 +135,9 @@ class PickingCell:
     # -- scene ---------------------------------------------------------------------------
     def reset(self, seed: int) -> None:
         """Build a new scene from ``seed``: drop items into the tray and let them settle."""
+        if self.config.style_domain is not None:
+            self._reset_styled(seed)
+            return
         self._empty_world(seed)
         rng = np.random.default_rng(seed)
         cfg = self.config
@@ -140,6 +161,36 @@ class PickingCell:
             self.items[body] = Item(body, len(self.items) + 1, spec, foreign)
         self.settle(cfg.settle_max_s)
 
+    def _reset_styled(self, seed: int) -> None:
+        """A randomized scene: its look from the style domain, its items from ``seed``."""
+        cfg = self.config
+        self.style = style_for_seed(cfg.style_domain, seed)
+        self.intrinsics = PinholeIntrinsics.from_fov(cfg.width, cfg.height,
+                                                     self.style.fov_y_deg)
+        self.home_camera_pose = styled_bin.camera_pose(self.style)
+        self._outside_tray = {}
+        self._empty_world(seed)
+        rng = np.random.default_rng(seed)
+        look_rng = np.random.default_rng([seed, styled_bin.ITEM_LOOK_STREAM])
+        placements = styled_bin.layout_items(self.style, cfg.item_split, rng)
+        foreign = [(sample_item(cfg.foreign_split, rng),
+                    [float(v) for v in rng.uniform(-0.1, 0.1, 2)] + [0.3 + 0.04 * k],
+                    p.getQuaternionFromEuler(rng.uniform(-np.pi, np.pi, 3).tolist()))
+                   for k in range(cfg.num_foreign)]
+        same_look = None
+        for i, (spec, position, orientation) in enumerate(placements + foreign):
+            is_foreign = i >= len(placements)
+            if self.style.layout == "same_sku" and not is_foreign and same_look is not None:
+                look = same_look  # copies of one product share its packaging
+            else:
+                look = styled_bin.item_look(spec, self.style, look_rng, self.textures)
+                if self.style.layout == "same_sku" and not is_foreign:
+                    same_look = look
+            spec, texture, glossy = look
+            body = self._spawn(spec, position, orientation, texture, glossy)
+            self.items[body] = Item(body, len(self.items) + 1, spec, is_foreign, glossy)
+        self.settle(cfg.settle_max_s)
+
     def stage(self, placements: list[tuple[ItemSpec, list[float], list[float]]],
               seed: int = 0) -> None:
         """Build a hand-made scene: ``(spec, position, quaternion xyzw)`` per item, then settle.
@@ -160,11 +211,17 @@ class PickingCell:
         p.setAdditionalSearchPath(pybullet_data.getDataPath(), physicsClientId=cid)
         p.setGravity(0, 0, -9.81, physicsClientId=cid)
         self.seed, self.frame_index, self._cache, self.items = seed, 0, None, {}
+        self._textures: dict[str, int] = {}
+        self.textures.reset()
+        if self.style is not None:
+            self.bin_bodies = styled_bin.build_bin(
+                cid, self.style, self.textures, np.random.default_rng([seed, 0xB1]))
+            return
         self.plane = p.loadURDF("plane.urdf", physicsClientId=cid)
         self.tray = p.loadURDF(TRAY_URDF, useFixedBase=True, physicsClientId=cid)
-        self._textures: dict[str, int] = {}
 
-    def _spawn(self, spec: ItemSpec, position: list[float], orientation: tuple) -> int:
+    def _spawn(self, spec: ItemSpec, position: list[float], orientation: tuple,
+               texture_id: int | None = None, glossy: bool = False) -> int:
         cid = self.client
         if spec.kind == "urdf":
             body = p.loadURDF(spec.urdf, position, orientation, globalScaling=spec.size[0],
@@ -199,6 +256,11 @@ class PickingCell:
                 self._textures[spec.texture] = p.loadTexture(spec.texture, physicsClientId=cid)
             p.changeVisualShape(body, -1, textureUniqueId=self._textures[spec.texture],
                                 physicsClientId=cid)
+        if texture_id is not None:
+            p.changeVisualShape(body, -1, textureUniqueId=texture_id, physicsClientId=cid)
+        if self.style is not None:  # gloss only where the light model has a specular term
+            shine = 0.9 if glossy else 0.05
+            p.changeVisualShape(body, -1, specularColor=[shine] * 3, physicsClientId=cid)
         return body
 
     def settle(self, max_seconds: float) -> int:
@@ -215,9 +277,11 @@ class PickingCell:
             steps += 24
             if steps >= 120 and self._max_speed() < 0.01:
                 break
+        hx, hy = (0.3, 0.3) if self.style is None else \
+            (h + 0.02 for h in self.style.bin_half_xy_m)
         for body in list(self.items):
             pos = p.getBasePositionAndOrientation(body, physicsClientId=cid)[0]
-            if abs(pos[0]) > 0.3 or abs(pos[1]) > 0.3 or pos[2] < 0.0:
+            if abs(pos[0]) > hx or abs(pos[1]) > hy or pos[2] < 0.0:
                 self.remove(body)
         self._cache = None
         return steps
@@ -250,23 +314,50 @@ class PickingCell:
             self._cache = self._render_clean(pose)
         clean = self._cache
         rng = np.random.default_rng([self.seed, self.frame_index])
-        rgb = add_rgb_noise(clean.rgb, self.config.rgb_noise_sigma, rng)
-        depth = self.depth_noise.apply(clean.depth, rng) if self.config.depth_noise \
-            else clean.depth.copy()
+        if self.style is not None:
+            rgb, depth = self._styled_sensors(clean, rng)
+        else:
+            rgb = add_rgb_noise(clean.rgb, self.config.rgb_noise_sigma, rng)
+            depth = self.depth_noise.apply(clean.depth, rng) if self.config.depth_noise \
+                else clean.depth.copy()
         frame = Frame(rgb, depth, clean.labels.copy(), pose.copy(), self.intrinsics,
                       self.frame_index)
         self.frame_index += 1
         return frame
+
+    def _styled_sensors(self, clean: _Render, rng: np.random.Generator
+                        ) -> tuple[np.ndarray, np.ndarray]:
+        """The style's colour camera and depth sensor applied to a clean render."""
+        style = self.style
+        colour = ColourCamera(style.rgb_noise_sigma, style.white_balance, style.blur_sigma_px)
+        rgb = colour.apply(clean.rgb, rng)
+        if not self.config.depth_noise:
+            return rgb, clean.depth.copy()
+        labels_glossy = {it.label for it in self.items.values() if it.glossy}
+        glossy = np.isin(clean.labels, list(labels_glossy)) if labels_glossy else None
+        depth = DepthSensor(style.depth_sensor).apply(clean.depth, clean.rgb,
+                                                      self.intrinsics, rng, glossy)
+        return rgb, depth
 
     def _render_clean(self, pose: np.ndarray) -> _Render:
         cfg, cid = self.config, self.client
         eye = pose[:3, 3]
         view = p.computeViewMatrix(eye.tolist(), (eye + pose[:3, 2]).tolist(),
                                    (-pose[:3, 1]).tolist())
-        proj = p.computeProjectionMatrixFOV(cfg.fov_y_deg, cfg.width / cfg.height, NEAR_M, FAR_M)
+        style = self.style
+        fov = cfg.fov_y_deg if style is None else style.fov_y_deg
+        proj = p.computeProjectionMatrixFOV(fov, cfg.width / cfg.height, NEAR_M, FAR_M)
+        light = {"shadow": int(cfg.shadows), "lightDirection": [0.4, 0.3, 1.0]}
+        if style is not None:
+            light = {"shadow": int(cfg.shadows and style.shadows),
+                     "lightDirection": list(style.light_direction),
+                     "lightColor": list(style.light_rgb),
+                     "lightAmbientCoeff": style.light_ambient,
+                     "lightDiffuseCoeff": style.light_diffuse,
+                     "lightSpecularCoeff": style.light_specular}
         _, _, rgba, zbuf, seg = p.getCameraImage(
             cfg.width, cfg.height, view, proj, renderer=p.ER_TINY_RENDERER,
-            shadow=int(cfg.shadows), lightDirection=[0.4, 0.3, 1.0], physicsClientId=cid)
+            physicsClientId=cid, **light)
         rgba = np.asarray(rgba, dtype=np.uint8).reshape(cfg.height, cfg.width, 4)
         zbuf = np.asarray(zbuf, dtype=np.float64).reshape(cfg.height, cfg.width)
         # OpenGL depth buffer to metric z-depth of a perspective frustum.
@@ -286,9 +377,19 @@ class PickingCell:
         computed once per margin."""
         cache = self._outside_tray
         if margin_m not in cache:
-            polygon = tray_floor_polygon(self.home_camera_pose, self.intrinsics, margin_m)
+            polygon = tray_floor_polygon(self.home_camera_pose, self.intrinsics, margin_m) \
+                if self.style is None else self.floor_polygon(margin_m)
             cache[margin_m] = outside_polygon((self.config.height, self.config.width), polygon)
         return cache[margin_m]
+
+    def floor_polygon(self, margin_m: float = 0.01) -> np.ndarray:
+        """``(4, 2)`` pixel ``(u, v)`` corners of the bin floor, shrunk by ``margin_m`` from
+        the walls, seen from the home camera."""
+        if self.style is None:
+            return tray_floor_polygon(self.home_camera_pose, self.intrinsics, margin_m)
+        corners = styled_bin.floor_corners(self.style, margin_m)
+        return self.intrinsics.project(transform_points(invert_pose(self.home_camera_pose),
+                                                        corners))
 
     def calibrate_floor_plane(self) -> np.ndarray:
         """The tray floor as ``(nx, ny, nz, d)`` in the home camera's optical frame, fitted
@@ -325,6 +426,7 @@ class PickingCell:
         if self.client is not None and p.isConnected(self.client):
             p.disconnect(self.client)
         self.client = None
+        shutil.rmtree(self._texture_dir, ignore_errors=True)
 
     def __enter__(self) -> PickingCell:
         return self

@@ -1,34 +1,41 @@
 """Datasets of simulated scenes for training and evaluation (``perception dataset``).
 
-Splits are seed ranges, so a scene is named by its seed alone and can be re-rendered:
+Splits are seed ranges, so a scene is named by its seed alone and can be re-rendered. The
+look of ``train``, ``val``, ``test`` and ``novel`` scenes is randomized per scene
+(sim/scene_style.py: bin, prints, tones, light, camera, sensors, layouts); ``novel`` draws
+factor values and texture families that no training split uses. The ``classic_*`` splits
+are the former ``train``/``val``/``test`` (same seeds, the one grey tray and solid colours of
+the first cell), kept to reproduce the results and models made on them; the anomaly and
+depth splits keep the classic look too.
 
-=========  ===================  ==========  ==========================================
-split      seeds                item set    purpose
-=========  ===================  ==========  ==========================================
-train      0 - 99,999           train       training
-val        100,000 - 109,999    train       model selection, early stopping
-test       200,000 - 209,999    test        evaluation on held-out items only
-anomaly    300,000 - 309,999    train       anomaly training: 3 objects of
-_train                                      ``foreign_train`` among the items
-anomaly    400,000 - 409,999    train       anomaly evaluation: 3 held-out foreign
-_test                                       objects (duck, teddy, ...) among the
-                                            catalogue's items (a cell knows its SKUs)
-anomaly    500,000 - 509,999    test        the harder case: held-out foreign objects
-_novel                                      among items the models never saw
-=========  ===================  ==========  ==========================================
+==============  ===================  ==========  ========  ===============================
+split           seeds                item set    look      purpose
+==============  ===================  ==========  ========  ===============================
+train           0 - 99,999           train       train     training
+val             100,000 - 109,999    train       train     model selection
+test            200,000 - 209,999    test        train     held-out items, known looks
+novel           800,000 - 809,999    test        novel     held-out items in a held-out domain
+classic_train   0 - 99,999           train       classic   the first cell's training scenes
+classic_val     100,000 - 109,999    train       classic   its model selection
+classic_test    200,000 - 209,999    test        classic   its evaluation
+anomaly_train   300,000 - 309,999    train       classic   3 ``foreign_train`` objects
+anomaly_test    400,000 - 409,999    train       classic   3 held-out foreign objects
+anomaly_novel   500,000 - 509,999    test        classic   the same among held-out items
+==============  ===================  ==========  ========  ===============================
 
 Each scene is one compressed ``.npz`` (``rgb (H, W, 3) uint8``, ``depth (H, W) float32`` m
 with NaN invalid, ``labels (H, W) uint16``, ``camera_k (3, 3)``, ``item_names``, ``foreign``
-= the labels of foreign objects), written atomically. Ambiguity is built in: half the scenes
-hold a cluster of touching items of one colour, items are dropped onto each other, thin flat
-packs are in the catalogue, and shadows are rendered.
+= the labels of foreign objects, ``camera_pose`` 4x4 ``T_world_camera``, ``floor_polygon``
+(4, 2) pixel corners of the bin floor), written atomically.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
@@ -37,10 +44,15 @@ import numpy as np
 from perception_nodes.sim.cell import CellConfig, PickingCell
 
 SPLIT_SEEDS = {"train": (0, 100_000), "val": (100_000, 110_000), "test": (200_000, 210_000),
+               "novel": (800_000, 810_000), "classic_train": (0, 100_000),
+               "classic_val": (100_000, 110_000), "classic_test": (200_000, 210_000),
                "anomaly_train": (300_000, 310_000), "anomaly_test": (400_000, 410_000),
                "anomaly_novel": (500_000, 510_000)}
-SPLIT_ITEMS = {"train": "train", "val": "train", "test": "test", "anomaly_train": "train",
-               "anomaly_test": "train", "anomaly_novel": "test"}
+SPLIT_ITEMS = {"train": "train", "val": "train", "test": "test", "novel": "test",
+               "classic_train": "train", "classic_val": "train", "classic_test": "test",
+               "anomaly_train": "train", "anomaly_test": "train", "anomaly_novel": "test"}
+# the look's domain (sim/scene_style.py); splits not listed keep the classic look
+SPLIT_DOMAIN = {"train": "train", "val": "train", "test": "train", "novel": "novel"}
 # foreign objects per scene and the catalogue set they come from
 SPLIT_FOREIGN = {"anomaly_train": (3, "foreign_train"), "anomaly_test": (3, "foreign"),
                  "anomaly_novel": (3, "foreign")}
@@ -52,7 +64,8 @@ def split_config(split: str, width: int = 320, height: int = 240) -> CellConfig:
         raise ValueError(f"unknown split {split!r}; expected one of {sorted(SPLIT_SEEDS)}")
     num_foreign, foreign_split = SPLIT_FOREIGN.get(split, (0, "foreign"))
     return CellConfig(width=width, height=height, item_split=SPLIT_ITEMS[split],
-                      num_foreign=num_foreign, foreign_split=foreign_split)
+                      num_foreign=num_foreign, foreign_split=foreign_split,
+                      style_domain=SPLIT_DOMAIN.get(split))
 
 
 def scene_seeds(split: str, count: int, start: int = 0) -> range:
@@ -102,17 +115,30 @@ def _scene_arrays(cell: PickingCell, seed: int) -> dict[str, np.ndarray]:
     return {"rgb": frame.rgb, "depth": frame.depth, "labels": frame.labels,
             "camera_k": frame.intrinsics.matrix,
             "item_names": np.array([it.spec.name for it in items]),
-            "foreign": np.array([it.label for it in items if it.foreign], np.uint16)}
+            "foreign": np.array([it.label for it in items if it.foreign], np.uint16),
+            "camera_pose": frame.camera_pose,
+            "floor_polygon": cell.floor_polygon(0.01).astype(np.float32)}
 
 
 def generate(out_dir: Path | str, split: str, count: int, start: int = 0, width: int = 320,
-             height: int = 240) -> list[Path]:
+             height: int = 240, jobs: int = 1) -> list[Path]:
     """Render ``count`` scenes of ``split`` into ``out_dir/split``; existing scenes are kept
-    (so an interrupted run resumes). Returns the scene paths."""
+    (so an interrupted run resumes). ``jobs`` processes render contiguous chunks side by
+    side (each scene is seeded on its own, so the files do not depend on ``jobs``). Returns
+    the scene paths, in seed order."""
     config = split_config(split, width, height)
     folder = Path(out_dir) / split
     seeds = scene_seeds(split, count, start)
-    paths = render_missing(folder, seeds, config, "scene", _scene_arrays)
+    jobs = max(1, min(jobs, count))
+    if jobs == 1:
+        paths = render_missing(folder, seeds, config, "scene", _scene_arrays)
+    else:
+        bounds = np.linspace(seeds.start, seeds.stop, jobs + 1).astype(int)
+        chunks = [range(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter per worker
+        with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+            parts = pool.map(_render_chunk, [(folder, c, config) for c in chunks])
+            paths = [path for part in parts for path in part]
     manifest = {"split": split, "first_seed": seeds.start, "last_seed": seeds.stop - 1,
                 "count": count, "cell_config": asdict(config)}
     name = f"manifest_{seeds.start}_{seeds.stop - 1}.json"  # one per chunk: runs may share
@@ -120,6 +146,11 @@ def generate(out_dir: Path | str, split: str, count: int, start: int = 0, width:
     tmp.write_text(json.dumps(manifest, indent=2))
     os.replace(tmp, folder / name)
     return paths
+
+
+def _render_chunk(job: tuple[Path, range, CellConfig]) -> list[Path]:
+    folder, seeds, config = job
+    return render_missing(folder, seeds, config, "scene", _scene_arrays)
 
 
 def load_scene(path: Path | str) -> dict[str, np.ndarray]:
