@@ -401,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--episodes", type=int, default=500, help="executed picks per configuration")
     k.add_argument("--mode", default="baseline,prior_mean,confidence_mask,superpixel",
                    help="comma-separated configurations: baseline, prior_mean, "
-                   "confidence_mask, superpixel, ground_truth")
+                   "confidence_mask, superpixel, geometric, ground_truth")
     k.add_argument("--picks-per-scene", type=int, default=5)
     k.add_argument("--split", default="test", choices=("test", "novel", "classic_test"),
                    help="scenes (look and items) to pick from")

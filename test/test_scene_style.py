@@ -94,3 +94,11 @@ def test_a_same_sku_bin_packs_copies_of_one_product_flush():
                                      axis=2), axis=1)[:, 1]
     size = cell.items[next(iter(cell.items))].spec.size
     assert np.median(nearest) <= 2 * max(size[:2]) + 0.003
+
+
+def test_the_manual_states_every_factor_and_its_ranges_per_split():
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "sim.md").read_text()
+    for factor, (train, novel) in ss.FACTORS.items():
+        assert f"| {factor} | {train} | {novel} |" in page, factor

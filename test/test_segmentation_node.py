@@ -81,3 +81,45 @@ def test_a_missing_model_fails_configuration_with_the_known_names(ros_context, s
         from perception_nodes.inference.onnx_model import resolve_model
 
         resolve_model("no_such_model", smoke_models)
+
+
+def test_geometric_mode_segments_an_rgbd_frame_without_a_model(ros_context):
+    from sensor_msgs.msg import CameraInfo
+
+    from perception_nodes.ros.messages import camera_info_msg
+    from test_geometric import FLOOR, K, staged
+
+    node = SegmentationNode(context=ros_context, parameter_overrides=[
+        Parameter("mode", value="geometric"),
+        Parameter("floor_plane", value=",".join(str(v) for v in FLOOR))])
+    assert node.active and node.runner is None
+    probe = Node("geo_probe", context=ros_context)
+    got = {t: [] for t in TOPICS}
+    for t in TOPICS:
+        probe.create_subscription(Image, f"segmentation/{t}", got[t].append, 10)
+    pubs = {"rgb": probe.create_publisher(Image, "camera/color/image_raw", 10),
+            "depth": probe.create_publisher(Image, "camera/depth/image_raw", 10),
+            "info": probe.create_publisher(CameraInfo, "camera/color/camera_info", 10)}
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(node)
+    executor.add_node(probe)
+    end = time.monotonic() + 20
+    while min(p.get_subscription_count() for p in pubs.values()) == 0 and \
+            time.monotonic() < end:
+        executor.spin_once(timeout_sec=0.05)
+    rgb = np.zeros((120, 160, 3), np.uint8)
+    header = numpy_to_image(rgb, "rgb8").header
+    header.stamp.sec, header.frame_id = 5, "camera_color_optical_frame"
+    depth_mm = np.nan_to_num(staged() * 1000.0, nan=0.0).astype(np.uint16)  # a 16UC1 camera
+    pubs["rgb"].publish(numpy_to_image(rgb, "rgb8", header))
+    pubs["depth"].publish(numpy_to_image(depth_mm, "16UC1", header))
+    pubs["info"].publish(camera_info_msg(K, header))
+    while time.monotonic() < end and min(len(v) for v in got.values()) < 1:
+        executor.spin_once(timeout_sec=0.05)
+    labels = image_to_numpy(got["instance_labels"][0])
+    assert got["instance_labels"][0].header.stamp.sec == 5
+    assert labels.max() == 3  # two boxes of different heights, one flush pair
+    assert image_to_numpy(got["sample_labels"][0]).shape == (1, 1)
+    assert image_to_numpy(got["instance_scores"][0]).shape == (1, 3)
+    node.destroy_node()
+    probe.destroy_node()

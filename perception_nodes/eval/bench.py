@@ -98,7 +98,30 @@ def bench_sim_cell(width: int = 640, height: int = 480) -> dict:
             cell.render()
 
         fresh = _time_calls(full, 5)
-    return {"streamed_frame": streamed, "full_render": fresh, "size": f"{width}x{height}"}
+    return {"streamed_frame": streamed, "full_render": fresh, "size": f"{width}x{height}",
+            **bench_randomized_cell(width, height)}
+
+
+def bench_randomized_cell(width: int = 640, height: int = 480, scenes: int = 8) -> dict:
+    """Randomized looks (the train and novel domains): building a scene (bin, textures,
+    items dropped and settled) and a full render with its sensor models, per scene."""
+    from perception_nodes.sim.cell import PickingCell
+    from perception_nodes.sim.dataset import SPLIT_SEEDS, split_config
+
+    out = {}
+    for split in ("train", "novel"):
+        builds, renders = [], []
+        for k in range(scenes):
+            t = time.perf_counter()
+            cell = PickingCell(split_config(split, width, height), SPLIT_SEEDS[split][0] + k)
+            builds.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            cell.render()
+            renders.append(time.perf_counter() - t)
+            cell.close()
+        out[f"randomized_{split}_scene_build"] = _stats(builds, sum(builds), scenes)
+        out[f"randomized_{split}_full_render"] = _stats(renders, sum(renders), scenes)
+    return out
 
 
 def bench_image_conversion(width: int = 640, height: int = 480) -> dict:

@@ -63,7 +63,7 @@ def run_eval(data: str, models: dict[str, str], sequences: int = 100, scenes: in
             table1[name].append(_errors(gt, est.relative(rgb), cap))
 
     scale_rows = _floor_plane_rows(estimators, [load_scene(p) for p in
-                                                generate(data, "test", scenes)], cap)
+                                                generate(data, "classic_test", scenes)], cap)
     photo = _photo_rows(estimators)
     report = {"sequences": sequences, "scenes": scenes, "cap_m": cap, "models": models,
               "table1": {k: mean_errors(v) for k, v in table1.items()},
@@ -79,7 +79,7 @@ def _floor_plane_rows(estimators: dict, scenes: list[dict], cap: float) -> dict:
     from perception_nodes.sim.cell import PickingCell
     from perception_nodes.sim.dataset import split_config
 
-    with PickingCell(split_config("test"), 0) as cell:
+    with PickingCell(split_config("classic_test"), 0) as cell:
         plane, region, intr = cell.calibrate_floor_plane(), ~cell.outside_tray(0.02), \
             cell.intrinsics
     rows = {}

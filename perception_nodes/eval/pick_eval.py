@@ -28,7 +28,8 @@ from perception_nodes.core.grasp_regions import (
 )
 from perception_nodes.sim.suction import CUP_SEALED, SuctionGripperSpec, execute_pick
 
-CONFIGURATIONS = ("baseline", "prior_mean", "confidence_mask", "superpixel", "ground_truth")
+CONFIGURATIONS = ("baseline", "prior_mean", "confidence_mask", "superpixel", "geometric",
+                  "ground_truth")
 # the depth camera, or the depth node's model (mono-depth + instances)
 DEPTH_SOURCES = ("sensor", "mono")
 FIRST_SEED = 200_000  # the test split (held-out items), as `perception eval segmentation`
@@ -67,15 +68,30 @@ class Perception:
         if configuration not in CONFIGURATIONS:
             raise ValueError(f"unknown configuration {configuration!r}; one of "
                              f"{CONFIGURATIONS}")
-        self.segmenter = None
-        if configuration != "ground_truth":
+        self.segmenter = self.geometric = None
+        if configuration == "geometric":  # training-free: the cell's calibration, no model
+            from perception_nodes.core.grasp_regions import WorkspaceMask
+            from perception_nodes.inference.geometric import GeometricSegmenter
+
+            self.geometric = GeometricSegmenter(None, WorkspaceMask(np.zeros((0, 2))))
+        elif configuration != "ground_truth":
             path = resolve_model(DEFAULT_MODELS[model_kind(configuration)],
                                  models_dir)
             self.segmenter = ModeSegmenter(configuration, path, "cpu", seed, threads)
 
-    def __call__(self, rgb: np.ndarray, gt_labels: np.ndarray
+    def __call__(self, rgb: np.ndarray, gt_labels: np.ndarray, frame=None, cell=None
                  ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-        """``(labels, confidence or None, samples or None)`` of one frame."""
+        """``(labels, confidence or None, samples or None)`` of one frame; the geometric
+        mode reads the frame's depth and the cell's calibration (floor plane from the
+        camera pose, the bin floor polygon as workspace)."""
+        if self.geometric is not None:
+            from perception_nodes.core.geometric import floor_plane_from_pose, segment_geometric
+            from perception_nodes.sim.styled_bin import FLOOR_TOP_M
+
+            plane = floor_plane_from_pose(frame.camera_pose, FLOOR_TOP_M)
+            labels, _ = segment_geometric(frame.depth, frame.intrinsics, plane,
+                                          self.geometric.params, ~cell.outside_tray(0.01))
+            return labels, None, None
         if self.segmenter is None:
             return gt_labels, None, None
         out = self.segmenter(rgb)
@@ -114,7 +130,7 @@ def run_configuration(configuration: str, picks: int, picks_per_scene: int = 5,
                 frame = cell.render()
                 ignore = cell.outside_tray() if avoid is None else cell.outside_tray() | avoid
                 start = time.perf_counter()
-                labels, confidence, samples = perceive(frame.rgb, frame.labels)
+                labels, confidence, samples = perceive(frame.rgb, frame.labels, frame, cell)
                 depth = frame.depth if depth_of is None else depth_of(frame)
                 plan = plan_grasps(labels, depth, frame.intrinsics, layout, params,
                                    confidence, samples, ignore)

@@ -68,15 +68,50 @@ def gripper_radius_px(camera_k: np.ndarray, depth: np.ndarray,
     return max(1, int(round(radius_m * float(camera_k[0, 0]) / z)))
 
 
+def geometric_prediction(scene: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``(masks (N, H, W) bool, scores (N,))`` of the training-free geometric mode on a
+    scene: the floor plane from the camera pose when the scene has one (the cell's
+    calibration), else fitted to the frame; the bin floor polygon as the workspace."""
+    from perception_nodes.core.camera_model import PinholeIntrinsics
+    from perception_nodes.core.geometric import (
+        floor_plane_from_pose,
+        ransac_floor_plane,
+        segment_geometric,
+    )
+    from perception_nodes.core.grasp_regions import outside_polygon
+    from perception_nodes.sim.styled_bin import FLOOR_TOP_M
+
+    depth = scene["depth"]
+    intrinsics = PinholeIntrinsics.from_matrix(scene["camera_k"], depth.shape[1],
+                                               depth.shape[0])
+    if "camera_pose" in scene:
+        plane = floor_plane_from_pose(scene["camera_pose"], FLOOR_TOP_M)
+    else:
+        plane = ransac_floor_plane(depth, intrinsics, np.random.default_rng(0))
+    workspace = ~outside_polygon(depth.shape, scene["floor_polygon"]) \
+        if "floor_polygon" in scene else None
+    labels, scores = segment_geometric(depth, intrinsics, plane, workspace=workspace)
+    return labels_to_masks(labels), scores
+
+
+EXTRA_METHODS: dict[str, Callable[[dict], tuple[np.ndarray, np.ndarray]]] = {
+    "geometric": geometric_prediction}
+
+
 def evaluate(scenes: Iterable[dict[str, np.ndarray]], sampler: Sampler,
              confidence_p: float = 0.9, p_values: tuple[float, ...] = P_VALUES,
-             circles_per_scene: int = 10000, seed: int = 0) -> dict:
+             circles_per_scene: int = 10000, seed: int = 0,
+             extra: dict[str, Callable[[dict], tuple[np.ndarray, np.ndarray]]] | None = None
+             ) -> dict:
     """Run ``sampler`` on every scene (``rgb``, ``labels``, ``depth``, ``camera_k``) and
-    report Table I, Fig. 5 and Table III as one JSON-ready dict."""
-    evaluators = {m: InstanceEvaluator() for m in METHODS}
-    scores: dict[str, list[np.ndarray]] = {m: [] for m in METHODS}
-    good: dict[str, list[np.ndarray]] = {m: [] for m in METHODS}
-    picks = {m: PickCircleCounts() for m in METHODS}
+    report Table I, Fig. 5 and Table III as one JSON-ready dict; ``extra`` methods (name ->
+    ``scene -> (masks, scores)`` at image resolution) get rows too."""
+    extra = extra or {}
+    methods = (*METHODS, *extra)
+    evaluators = {m: InstanceEvaluator() for m in methods}
+    scores: dict[str, list[np.ndarray]] = {m: [] for m in methods}
+    good: dict[str, list[np.ndarray]] = {m: [] for m in methods}
+    picks = {m: PickCircleCounts() for m in methods}
     curve = {float(p): PickCircleCounts() for p in p_values}
     rng = np.random.default_rng(seed)
     n = 0
@@ -92,6 +127,13 @@ def evaluate(scenes: Iterable[dict[str, np.ndarray]], sampler: Sampler,
             good[method].append(best_iou(pred.masks, gt) > 0.5)
             picks[method] += count_pick_circles(pred.masks, scene["labels"], radius,
                                                 circles_per_scene, rng)
+        for method, fn in extra.items():
+            masks, method_scores = fn(scene)
+            evaluators[method].add(masks, method_scores, gt)
+            scores[method].append(method_scores)
+            good[method].append(best_iou(masks, gt) > 0.5)
+            picks[method] += count_pick_circles(masks, scene["labels"], radius,
+                                                circles_per_scene, rng)
         pairs = [(s.masks, s.scores) for s in out.samples]
         for p in curve:
             masks = resize_prediction(confidence_masks(pairs, p), size).masks
@@ -102,17 +144,17 @@ def evaluate(scenes: Iterable[dict[str, np.ndarray]], sampler: Sampler,
         "scenes": n,
         "confidence_p": confidence_p,
         "table_i": {m: {"mr_at_hp": evaluators[m].mr_at_hp(), "ar_iog": evaluators[m].ar_iog(),
-                        "map": evaluators[m].mean_ap()} for m in METHODS},
+                        "map": evaluators[m].mean_ap()} for m in methods},
         "fig5": {
             "methods": {m: {"double_pick_rate": picks[m].double_pick_rate,
-                            "pickable_area": picks[m].pickable_area_fraction} for m in METHODS},
+                            "pickable_area": picks[m].pickable_area_fraction} for m in methods},
             "confidence_curve": [{"p": p, "double_pick_rate": c.double_pick_rate,
                                   "pickable_area": c.pickable_area_fraction}
                                  for p, c in curve.items()],
         },
         "table_iii": {m: roc_auc(np.concatenate(scores[m]) if scores[m] else np.zeros(0),
                                  np.concatenate(good[m]) if good[m] else np.zeros(0, bool))
-                      for m in METHODS},
+                      for m in methods},
     }
 
 
@@ -121,7 +163,7 @@ def markdown_tables(report: dict) -> str:
     lines = [f"Scenes: {report['scenes']}; confidence masks at p = {report['confidence_p']}.",
              "", "| method | MR@HP (IoP) | AR (IoG) | mAP | double-pick rate | pickable area "
              "| ROC AUC (IoU > 0.5) |", "|---|---|---|---|---|---|---|"]
-    for m in METHODS:
+    for m in report["table_i"]:
         t, f = report["table_i"][m], report["fig5"]["methods"][m]
         lines.append(f"| {m} | {100 * t['mr_at_hp']:.1f} | {100 * t['ar_iog']:.1f} | "
                      f"{100 * t['map']:.1f} | {100 * f['double_pick_rate']:.2f}% | "
@@ -186,7 +228,7 @@ def run_eval(data_root: str, split: str, latent_path: str, baseline_path: str,
     # `perception dataset` run has not: the command alone reproduces the tables.
     scenes = (load_scene(p) for p in generate(data_root, split, max_scenes))
     report = evaluate(scenes, onnx_sampler(latent_path, baseline_path, num_samples, seed),
-                      seed=seed)
+                      seed=seed, extra=EXTRA_METHODS)
     report.update(split=split, num_samples=num_samples, latent_model=latent_path,
                   baseline_model=baseline_path)
     (out / "report.json").write_text(json.dumps(report, indent=2))

@@ -71,7 +71,7 @@ def crop_bank(episodes: list[GraspEpisode], masks: list[np.ndarray], kept: list[
             if k and m.any()]
 
 
-def instance_ap(model_path: str, data_root: str = "data/sim", split: str = "test",
+def instance_ap(model_path: str, data_root: str = "data/sim", split: str = "classic_test",
                 scenes: int = 300, seed: int = 0) -> dict[str, float]:
     """AP (IoU 0.5:0.95), AP50 and AP75 in % of a segmentation model's prior-mean prediction
     on the first ``scenes`` scenes of ``split`` (rendered if missing)."""
@@ -117,6 +117,7 @@ def run_selfsup(grasps: str, masks: str, grasp_model: str | None, use_filter: bo
     quality = vars(score_masks([pred[i] for i in single], [held[i].visible for i in single],
                                [kept[i] for i in single]))
     summary = train_main(["--preset", preset, "--data", data, "--scenes", str(scenes),
+                          "--split", "classic_train",
                           "--steps", str(steps), "--threads", str(threads), "--seed",
                           str(seed), "--paste-crops", str(run / "crops.npz"),
                           "--inpaint-px", str(inpaint_px), "--out", str(run / "train")])
@@ -127,7 +128,8 @@ def run_selfsup(grasps: str, masks: str, grasp_model: str | None, use_filter: bo
         "steps": steps, "crop_quality": quality,
         "held_not_single": len(held) - len(single), "train_seconds": summary.get("train_seconds"),
         "model": str(run / "train" / "model.onnx"),
-        "test": instance_ap(str(run / "train" / "model.onnx"), data, "test", eval_scenes),
+        "test": instance_ap(str(run / "train" / "model.onnx"), data, "classic_test",
+                            eval_scenes),
     }
     (run / "report.json").write_text(json.dumps(report, indent=1))
     return report
@@ -137,8 +139,9 @@ def table_ii(models: dict[str, str], data: str = "data/sim", scenes: int = 300,
              out_dir: str | None = None) -> dict:
     """Table II rows ``{row name: onnx path}`` on the test split; writes ``report.json`` and
     ``table.md`` into ``out_dir``."""
-    rows = {name: instance_ap(path, data, "test", scenes) for name, path in models.items()}
-    report = {"scenes": scenes, "split": "test", "models": models, "rows": rows}
+    rows = {name: instance_ap(path, data, "classic_test", scenes)
+            for name, path in models.items()}
+    report = {"scenes": scenes, "split": "classic_test", "models": models, "rows": rows}
     if out_dir:
         write_report(out_dir, report, table(report))
     return report

@@ -26,6 +26,10 @@ def training_parser(prog: str, doc: str | None, presets: dict, data: str, width:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", choices=sorted(presets), default="default")
     ap.add_argument("--data", default=data, help="dataset root")
+    ap.add_argument("--split", default="train",
+                    help="scene split to train on, a folder under --data (classic_train: "
+                    "the first cell's look, on which the models published before "
+                    "2026-11-30 were trained)")
     ap.add_argument("--out", required=True, help="folder for checkpoint, ONNX and log")
     ap.add_argument("--width", type=int, default=width, help="feature width")
     ap.add_argument("--steps", type=int, help="override the preset")
@@ -43,7 +47,8 @@ def run_config(args: argparse.Namespace, presets: dict, size_key: str, **extra) 
     cfg = dict(presets[args.preset])
     cfg.update({k: getattr(args, k) for k in ("steps", "batch", size_key, "lr")
                 if getattr(args, k) is not None})
-    cfg.update(preset=args.preset, data=args.data, out=args.out, seed=args.seed,
+    cfg.update(preset=args.preset, data=args.data, split=args.split, out=args.out,
+               seed=args.seed,
                width=args.width, threads=args.threads, **extra)
     return cfg
 

@@ -35,16 +35,17 @@ class _Scenes(CalibrationDataReader):
         return next(self.feeds, None)
 
 
-def quantize_run(run_dir: Path, out_dir: Path, data_root: Path, scenes: int = 32) -> dict:
+def quantize_run(run_dir: Path, out_dir: Path, data_root: Path, scenes: int = 32,
+                 split: str = "train") -> dict:
     """Quantize ``run_dir/model.onnx`` (input ``image`` only) into ``out_dir``; returns the
     quantization record (calibration scenes, largest output difference on one of them)."""
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     source = run_dir / "model.onnx"
     size = tuple(int(d) for d in OnnxModel(source, "cpu").inputs["image"][0][2:])
-    paths = sorted((Path(data_root) / "train").glob("scene_*.npz"))[:scenes]
+    paths = sorted((Path(data_root) / split).glob("scene_*.npz"))[:scenes]
     if len(paths) < scenes:
-        raise FileNotFoundError(f"{scenes} training scenes needed in {data_root}/train")
+        raise FileNotFoundError(f"{scenes} training scenes needed in {data_root}/{split}")
     pre, tmp = out_dir / "pre.onnx", out_dir / "model.onnx.tmp"
     quant_pre_process(str(source), str(pre))
     quantize_static(str(pre), str(tmp), _Scenes(paths, size), quant_format=QuantFormat.QDQ,
@@ -71,7 +72,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", required=True)
     ap.add_argument("--data", default="data/sim")
     ap.add_argument("--scenes", type=int, default=32, help="calibration scenes")
+    ap.add_argument("--split", default="train", help="calibration scenes' split")
     args = ap.parse_args(argv)
-    record = quantize_run(Path(args.run), Path(args.out), Path(args.data), args.scenes)
+    record = quantize_run(Path(args.run), Path(args.out), Path(args.data), args.scenes,
+                          args.split)
     print(json.dumps(record))
     return record

@@ -90,9 +90,9 @@ def main(argv: list[str] | None = None) -> dict:
     cfg = run_config(build_parser().parse_args(argv), PRESETS, "scenes", model="superpixel")
     out = start_run(cfg)
     size = (cfg["height"], cfg["width_px"])
-    folder = Path(cfg["data"]) / "train"
+    folder = Path(cfg["data"]) / cfg["split"]
     if cfg["preset"] == "smoke" and not any(folder.glob("scene_*.npz")):
-        generate(cfg["data"], "train", cfg["scenes"], width=size[1], height=size[0])
+        generate(cfg["data"], cfg["split"], cfg["scenes"], width=size[1], height=size[0])
     data = SuperpixelScenes(folder, size, augment=True, seed=cfg["seed"])
     data.paths = data.paths[: cfg["scenes"]]
     model = SuperpixelSegmenter(width=cfg["width"]).train()

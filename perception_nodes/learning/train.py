@@ -123,11 +123,12 @@ def losses(model: LatentSegmenter, batch: dict, beta: float) -> dict[str, torch.
 
 def ensure_data(cfg: dict) -> Path:
     """The training folder; the smoke preset renders its few tiny scenes if missing."""
-    folder = Path(cfg["data"]) / "train"
+    split = cfg.get("split", "train")  # checkpoints from before --split read "train"
+    folder = Path(cfg["data"]) / split
     if cfg["preset"] == "smoke" and not any(folder.glob("scene_*.npz")):
         from perception_nodes.sim.dataset import generate
 
-        generate(cfg["data"], "train", cfg["scenes"], width=cfg["width_px"],
+        generate(cfg["data"], split, cfg["scenes"], width=cfg["width_px"],
                  height=cfg["height"])
     return folder
 

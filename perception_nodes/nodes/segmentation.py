@@ -16,26 +16,37 @@ image size; channel g = latent sample g's labels), in the other modes a 1 x 1 ze
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, Image
 
+from perception_nodes.core.conventions import depth_mm_to_m
+from perception_nodes.core.floor_plane import parse_plane
+from perception_nodes.core.geometric import GeometricParams
+from perception_nodes.core.grasp_regions import WorkspaceMask
 from perception_nodes.core.overlay import draw_label_overlay
+from perception_nodes.inference.geometric import GeometricSegmenter
 from perception_nodes.inference.onnx_model import resolve_model
 from perception_nodes.inference.segmenter import (
     DEFAULT_MODELS,
     MODES,
     ModeSegmenter,
+    Segmentation,
     model_kind,
 )
 from perception_nodes.inference.superpixel import TUNED_CENTRE_THRESHOLD
+from perception_nodes.ros.grasp_messages import parse_pairs
 from perception_nodes.ros.image_conversion import (
     ImageConversionError,
+    image_to_numpy,
     image_to_rgb,
     numpy_to_image,
 )
 from perception_nodes.ros.managed_node import ManagedNode, run_node
-from perception_nodes.ros.params import Param
+from perception_nodes.ros.messages import intrinsics_from_camera_info
+from perception_nodes.ros.params import Param, ParameterValueError
+from perception_nodes.ros.sync import Subscriber
 
 # sample_labels of a mode without latent samples: (1, 1, 1), zero
 NO_SAMPLES = np.zeros((1, 1, 1), np.uint16)
@@ -44,8 +55,9 @@ NO_SAMPLES = np.zeros((1, 1, 1), np.uint16)
 class SegmentationNode(ManagedNode):
     PROCESSES_FRAMES = True
     PARAMS = (
-        Param("mode", "confidence_mask", "how instances are formed from the model",
-              choices=(*MODES, "superpixel")),
+        Param("mode", "confidence_mask", "how instances are formed: from the model, or "
+              "geometric (training-free, from depth and the calibrated floor)",
+              choices=(*MODES, "superpixel", "geometric")),
         Param("confidence_p", 0.9, "confidence requirement p of confidence masks", min=0.05,
               max=1.0),
         Param("num_samples", 8, "latent samples per image (confidence_mask, union_nms)",
@@ -67,13 +79,45 @@ class SegmentationNode(ManagedNode):
         Param("threads", 0, "ONNX Runtime intra-op threads (0 = one per core); fewer leave "
               "cores to the nodes beside it", min=0, max=256),
         Param("publish_overlay", True, "publish segmentation/overlay"),
+        Param("floor_plane", "", "mode geometric: the bin floor 'nx,ny,nz,d' in the camera "
+              "optical frame from calibration ('' = fitted to each frame)"),
+        Param("workspace_polygon", "", "mode geometric: the bin floor 'u,v; ...' as image "
+              "fractions from calibration; nothing outside it is an item ('' = whole image)"),
+        Param("min_height_m", GeometricParams().min_height_m, "mode geometric: what stands "
+              "less than this above the floor is floor (m)", min=0.0, max=0.2),
     )
+
+    def check_params(self, params: dict) -> None:
+        try:
+            self.floor = parse_plane(params["floor_plane"]) if params["floor_plane"] else None
+            self.workspace = WorkspaceMask(parse_pairs(params["workspace_polygon"]))
+        except ValueError as exc:
+            raise ParameterValueError(f"floor_plane / workspace_polygon: {exc}") from exc
 
     def __init__(self, **kwargs) -> None:
         super().__init__("segmentation", **kwargs)
 
     def configure_io(self) -> None:
         p = self.params
+        q = self.pub_qos
+        self.pub_labels = self.create_publisher(Image, "segmentation/instance_labels", q)
+        self.pub_conf = self.create_publisher(Image, "segmentation/confidence", q)
+        self.pub_scores = self.create_publisher(Image, "segmentation/instance_scores", q)
+        self.pub_overlay = self.create_publisher(Image, "segmentation/overlay", q)
+        self.pub_samples = self.create_publisher(Image, "segmentation/sample_labels", q)
+        self.health.info.update(mode=p["mode"])
+        if p["mode"] == "geometric":
+            self.runner = None
+            self.geometric = GeometricSegmenter(
+                self.floor, self.workspace,
+                replace(GeometricParams(), min_height_m=p["min_height_m"]), p["seed"])
+            subs = [Subscriber(self, Image, "camera/color/image_raw", self.sub_qos),
+                    Subscriber(self, Image, "camera/depth/image_raw", self.sub_qos),
+                    Subscriber(self, CameraInfo, "camera/color/camera_info", self.sub_qos)]
+            self.synchroniser(subs, 10).registerCallback(self._on_rgbd)
+            self.get_logger().info("mode geometric (no model), floor plane "
+                                   f"{p['floor_plane'] or 'fitted per frame'}")
+            return
         name = {"baseline": p["baseline_model"], "superpixel": p["superpixel_model"],
                 "latent": p["model"]}[model_kind(p["mode"])]
         path = resolve_model(name, p["models_dir"])
@@ -85,12 +129,6 @@ class SegmentationNode(ManagedNode):
         self.health.info.update(model=name, provider=self.runner.provider, mode=p["mode"])
         self.get_logger().info(f"model {name} ({path}) on {self.runner.provider}, "
                                f"mode {p['mode']}")
-        q = self.pub_qos
-        self.pub_labels = self.create_publisher(Image, "segmentation/instance_labels", q)
-        self.pub_conf = self.create_publisher(Image, "segmentation/confidence", q)
-        self.pub_scores = self.create_publisher(Image, "segmentation/instance_scores", q)
-        self.pub_overlay = self.create_publisher(Image, "segmentation/overlay", q)
-        self.pub_samples = self.create_publisher(Image, "segmentation/sample_labels", q)
         self.create_subscription(Image, "camera/color/image_raw", self._on_image, self.sub_qos)
 
     def release_io(self) -> None:
@@ -107,21 +145,42 @@ class SegmentationNode(ManagedNode):
         except ImageConversionError as exc:
             self.drop_malformed("image", exc)
             return
+        self._publish(msg.header, rgb, self.runner(rgb), start)
+
+    def _on_rgbd(self, msg: Image, depth_msg: Image, info: CameraInfo) -> None:
+        if not self.should_process():
+            return
+        start = time.monotonic()
+        self.health.count("received")
+        try:
+            rgb, depth = image_to_rgb(msg), image_to_numpy(depth_msg)
+            depth = depth_mm_to_m(depth) if depth.dtype == np.uint16 else depth
+            intrinsics = intrinsics_from_camera_info(info)
+            if depth.shape != rgb.shape[:2]:
+                raise ValueError(f"depth {depth.shape} is not registered to colour "
+                                 f"{rgb.shape[:2]}")
+            out = self.geometric(depth.astype(np.float32), intrinsics)
+        except (ImageConversionError, ValueError) as exc:
+            self.drop_malformed("frame", exc)
+            return
+        self._publish(msg.header, rgb, out, start)
+
+    def _publish(self, header, rgb: np.ndarray, out: Segmentation, start: float) -> None:
+        """The five outputs of one frame, each with the input image's header."""
         p = self.params
-        out = self.runner(rgb)
         labels, confidence, scores = out.labels, out.confidence, out.scores
         samples = NO_SAMPLES if out.samples is None else \
             np.ascontiguousarray(out.samples.transpose(1, 2, 0))
         k = samples.shape[2]
         self.pub_samples.publish(numpy_to_image(samples[:, :, 0] if k == 1 else samples,
-                                                f"16UC{k}", msg.header))
-        self.pub_labels.publish(numpy_to_image(labels, "mono16", msg.header))
-        self.pub_conf.publish(numpy_to_image(confidence, "32FC1", msg.header))
+                                                f"16UC{k}", header))
+        self.pub_labels.publish(numpy_to_image(labels, "mono16", header))
+        self.pub_conf.publish(numpy_to_image(confidence, "32FC1", header))
         row = scores.astype(np.float32)[None] if len(scores) else np.zeros((1, 1), np.float32)
-        self.pub_scores.publish(numpy_to_image(row, "32FC1", msg.header))
+        self.pub_scores.publish(numpy_to_image(row, "32FC1", header))
         if p["publish_overlay"]:
             self.pub_overlay.publish(numpy_to_image(draw_label_overlay(rgb, labels), "rgb8",
-                                                    msg.header))
+                                                    header))
         self.health.published(latency_s=time.monotonic() - start)
 
 

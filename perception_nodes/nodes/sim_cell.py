@@ -53,6 +53,11 @@ class SimCellNode(ManagedNode):
         Param("reset_below_items", 3, "start a new scene when fewer items remain", min=0,
               max=60),
         Param("frame_id", CAMERA_FRAME, "frame_id of the camera (optical frame)"),
+        Param("look", "classic", "scene appearance: the first cell's grey tray and fixed "
+              "camera (classic), or drawn per scene from the training or the held-out "
+              "domain (docs/sim.md; the camera, bin and item count then come from the "
+              "scene, not fov_y_deg, min_items and max_items)",
+              choices=("classic", "train", "novel")),
     )
 
     def __init__(self, **kwargs) -> None:
@@ -67,7 +72,8 @@ class SimCellNode(ManagedNode):
         self.config = CellConfig(width=p["width"], height=p["height"],
                                  fov_y_deg=p["fov_y_deg"], min_items=p["min_items"],
                                  max_items=p["max_items"], item_split=p["item_split"],
-                                 num_foreign=p["num_foreign"])
+                                 num_foreign=p["num_foreign"],
+                                 style_domain=None if p["look"] == "classic" else p["look"])
         self.scene_seed = p["seed"]
         self.cell = PickingCell(self.config, self.scene_seed)
         self.picks = 0

@@ -129,6 +129,11 @@ def generate(out_dir: Path | str, split: str, count: int, start: int = 0, width:
     config = split_config(split, width, height)
     folder = Path(out_dir) / split
     seeds = scene_seeds(split, count, start)
+    for old in folder.glob("manifest_*.json"):  # never mix scenes of two cells in a folder
+        if json.loads(old.read_text()).get("cell_config") != json.loads(
+                json.dumps(asdict(config))):
+            raise ValueError(f"{folder} holds scenes of another cell configuration ({old}); "
+                             f"render into another --out folder")
     jobs = max(1, min(jobs, count))
     if jobs == 1:
         paths = render_missing(folder, seeds, config, "scene", _scene_arrays)

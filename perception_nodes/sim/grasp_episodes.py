@@ -72,7 +72,9 @@ def collect_grasps(split: str, count: int, start: int = 0, width: int = 320,
     layout = spec.layout
     seeds = iter(scene_seeds(split, 10 * count + 10, start))
     done = 0
-    with PickingCell(split_config(split, width, height), seed=0) as cell:
+    # grasp episodes stay in the classic cell, where the grasp segmentation models and
+    # their tables were made (docs/results/selfsup.md)
+    with PickingCell(split_config(f"classic_{split}", width, height), seed=0) as cell:
         while done < count:
             seed = next(seeds)
             cell.reset(seed)

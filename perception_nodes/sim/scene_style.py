@@ -135,7 +135,8 @@ def sample_style(domain: str, rng: np.random.Generator) -> SceneStyle:
     half_y = half_x * rng.uniform(0.6, 1.0)
     if rng.uniform() < 0.5:
         half_x, half_y = half_y, half_x
-    layout = _choice(LAYOUTS, rng) if rng.uniform() >= 0.5 else "mixed"
+    u = rng.uniform()
+    layout = "mixed" if u < 0.5 else ("pile" if u < 0.75 else "same_sku")
     num_items = {"mixed": (5, 40), "pile": (20, 60), "same_sku": (10, 40)}[layout]
     elevation = np.radians(rng.uniform(35.0, 85.0))
     azimuth = rng.uniform(0.0, 2 * np.pi)

@@ -1,0 +1,42 @@
+"""The geometric mode at run time: one RGB-D frame to what the segmentation node publishes.
+
+No model: ``core.geometric`` on the frame's depth, with the cell's calibrated floor plane
+(or a plane fitted to each frame when the cell has none) and its workspace polygon.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from perception_nodes.core.camera_model import PinholeIntrinsics
+from perception_nodes.core.geometric import (
+    GeometricParams,
+    ransac_floor_plane,
+    segment_geometric,
+)
+from perception_nodes.core.grasp_regions import WorkspaceMask
+from perception_nodes.inference.segmenter import Segmentation
+
+
+class GeometricSegmenter:
+    """``depth, intrinsics -> Segmentation`` (one hypothesis: confidence 1, no samples).
+
+    Args:
+        plane: the calibrated floor ``(nx, ny, nz, d)``, or None to fit one per frame.
+        workspace: outside-the-bin mask of the calibration (an empty polygon: none).
+        params: the segmenter's thresholds.
+        seed: seeds the per-frame plane fit (replays give identical masks).
+    """
+
+    def __init__(self, plane: np.ndarray | None, workspace: WorkspaceMask,
+                 params: GeometricParams | None = None, seed: int = 0) -> None:
+        self.plane, self.workspace = plane, workspace
+        self.params = params or GeometricParams()
+        self.seed = seed
+
+    def __call__(self, depth: np.ndarray, intrinsics: PinholeIntrinsics) -> Segmentation:
+        plane = self.plane if self.plane is not None else \
+            ransac_floor_plane(depth, intrinsics, np.random.default_rng(self.seed))
+        labels, scores = segment_geometric(depth, intrinsics, plane, self.params,
+                                           self.workspace.inside(depth.shape))
+        return Segmentation(labels, np.ones(labels.shape, np.float32), scores)
