@@ -220,7 +220,7 @@ def _cmd_pick_eval(args: argparse.Namespace) -> int:
     first_seed = args.first_seed if args.first_seed >= 0 else SPLIT_SEEDS[args.split][0]
     report = run_pick_eval(modes, args.episodes, args.picks_per_scene, first_seed,
                            args.jobs, args.out or None, args.planner, args.depth,
-                           args.depth_model or None, args.split)
+                           args.depth_model or None, args.split, args.floor_rule)
     print(json.dumps(report, indent=None if args.json else 2))
     return 0
 
@@ -405,6 +405,9 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--picks-per-scene", type=int, default=5)
     k.add_argument("--split", default="test", choices=("test", "novel", "classic_test"),
                    help="scenes (look and items) to pick from")
+    k.add_argument("--floor-rule", action=argparse.BooleanOptionalAction, default=True,
+                   help="give the planner the calibrated floor plane (--no-floor-rule: the "
+                   "planner before 2026-11-30, as the starting-point tables ran)")
     k.add_argument("--first-seed", type=int, default=-1,
                    help="first scene (default: the split's first seed)")
     k.add_argument("--jobs", type=int, default=1, help="configurations run side by side")

@@ -195,3 +195,28 @@ def test_workspace_mask_scales_fractions_to_each_size_once():
     assert not WorkspaceMask(np.zeros((0, 2)))((4, 4)).any()
     with pytest.raises(ValueError):
         WorkspaceMask(np.array([[0.1, 0.1], [0.2, 0.2]]))
+
+
+FLOOR_PLANE = np.array([0.0, 0.0, -1.0, FLOOR_M])  # z = 1 m, normal towards the camera
+
+
+def test_with_the_floor_plane_the_floor_is_never_an_item():
+    # a segmenter that calls a patch of bare floor an item: planned on without the floor
+    # plane (it is flat and clear), never with it
+    labels = np.zeros((60, 80), np.uint16)
+    labels[15:45, 20:60] = 1
+    depth = np.full((60, 80), FLOOR_M, np.float32)
+    assert plan_grasps(labels, depth, CAM, LAYOUT).candidates
+    plan = plan_grasps(labels, depth, CAM, LAYOUT, floor_plane=FLOOR_PLANE)
+    assert not plan.candidates and not plan.safe_labels.any()
+
+
+def test_with_the_floor_plane_a_mask_spilling_onto_the_floor_keeps_cups_on_the_item():
+    labels, depth = _scene([(20, 40, 25, 55)])
+    labels[10:50, 15:65] = 1  # the mask runs 10 px past the box onto the floor
+    plan = plan_grasps(labels, depth, CAM, LAYOUT, floor_plane=FLOOR_PLANE)
+    assert plan.candidates
+    for c in plan.candidates:
+        assert depth[int(round(c.v)), int(round(c.u))] == pytest.approx(TOP_M)
+    safe_v, safe_u = np.nonzero(plan.safe_labels)
+    assert (depth[safe_v, safe_u] == np.float32(TOP_M)).all()  # no safe centre on the floor

@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from perception_nodes.core.camera_model import PinholeIntrinsics
+from perception_nodes.core.floor_plane import height_above_plane
 from perception_nodes.core.grasp_geometry import grasp_pose
 from perception_nodes.core.pick_metrics import distinct_instances
 from perception_nodes.core.surface import LocalPlanes, local_planes
@@ -70,6 +71,10 @@ class GraspParams:
     # False: trust the masks alone, as a planner that only lands cups on one mask does
     # (cups off the mask go unchecked; only a cup on another mask blocks). An ablation.
     check_clearance: bool = True
+    # with a floor plane: a pixel counts as an item only this high above the floor (m), so
+    # a mask that spills onto the floor (or a segmenter that calls the floor an item) never
+    # puts a cup there
+    min_height_m: float = 0.01
 
     def __post_init__(self) -> None:
         if self.yaw_steps < 1 or self.stride_px < 1 or self.max_candidates < 1:
@@ -194,7 +199,8 @@ def _disk_kernel(radius_px: int) -> np.ndarray:
 def plan_grasps(labels: np.ndarray, depth: np.ndarray, intrinsics: PinholeIntrinsics,
                 layout: GripperLayout | None = None, params: GraspParams | None = None,
                 confidence: np.ndarray | None = None, sample_labels: np.ndarray | None = None,
-                ignore: np.ndarray | None = None) -> GraspPlan:
+                ignore: np.ndarray | None = None, floor_plane: np.ndarray | None = None
+                ) -> GraspPlan:
     """Safe regions and ranked candidates for one frame.
 
     Args:
@@ -206,6 +212,10 @@ def plan_grasps(labels: np.ndarray, depth: np.ndarray, intrinsics: PinholeIntrin
         confidence: ``(H, W) float32`` share of samples agreeing with ``labels`` (1 if None).
         sample_labels: ``(k, h, w)`` latent samples' labels on the model grid, for the risk.
         ignore: ``(H, W) bool`` pixels no cup may touch (anomalies, tray walls).
+        floor_plane: the calibrated bin floor ``(nx, ny, nz, d)`` in the optical frame, or
+            None. With it, only pixels measured at least ``params.min_height_m`` above the
+            floor are item (the floor and unknown depth never are): no centre and no sealing
+            cup on them.
     """
     layout, params = layout or GripperLayout(), params or GraspParams()
     labels = np.asarray(labels)
@@ -222,6 +232,10 @@ def plan_grasps(labels: np.ndarray, depth: np.ndarray, intrinsics: PinholeIntrin
     finite = np.isfinite(depth) & (depth > 0)
     safe = np.zeros((h, w), np.uint16)
     on_item = (labels > 0) & finite & ~ignore
+    if floor_plane is not None:
+        with np.errstate(invalid="ignore"):
+            on_item &= height_above_plane(depth, intrinsics, floor_plane) >= \
+                params.min_height_m
     if not on_item.any():
         return GraspPlan(safe, [])
     f = 0.5 * (intrinsics.fx + intrinsics.fy)
@@ -252,7 +266,7 @@ def plan_grasps(labels: np.ndarray, depth: np.ndarray, intrinsics: PinholeIntrin
         inside = (qu >= 0) & (qu < w) & (qv >= 0) & (qv < h)
         qu, qv = np.clip(qu, 0, w - 1), np.clip(qv, 0, h - 1)
         zq = depth[qv, qu]
-        same = inside & (labels[qv, qu] == lab[:, None]) & ~ignore[qv, qu] & \
+        same = inside & (labels[qv, qu] == lab[:, None]) & on_item[qv, qu] & \
             (np.abs(zq - zc[:, None]) <= layout.stroke_m)
         if params.check_clearance:
             clear = inside & (nearest[qv, qu] >

@@ -22,10 +22,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from perception_nodes.core.geometric import floor_plane_from_pose
 from perception_nodes.core.grasp_regions import (
     GraspParams,
     plan_grasps,
 )
+from perception_nodes.sim.styled_bin import FLOOR_TOP_M
 from perception_nodes.sim.suction import CUP_SEALED, SuctionGripperSpec, execute_pick
 
 CONFIGURATIONS = ("baseline", "prior_mean", "confidence_mask", "superpixel", "geometric",
@@ -50,6 +52,9 @@ class PickRecord:
     risk: float = 0.0
     quality: float = 0.0
     perception_s: float = 0.0
+    # where the executed grasp's centre pixel was, by the sim's truth: "item", "floor"
+    # (within 1 cm of the bin floor), "other" (the rim, a wall, outside the bin)
+    target: str = ""
 
 
 class Perception:
@@ -102,13 +107,14 @@ def run_configuration(configuration: str, picks: int, picks_per_scene: int = 5,
                       first_seed: int = FIRST_SEED, threads: int = 0,
                       params: GraspParams | None = None, models_dir: str | None = None,
                       depth_source: str = "sensor", depth_model: str | None = None,
-                      split: str = "test") -> list[PickRecord]:
+                      split: str = "test", floor_rule: bool = True) -> list[PickRecord]:
     """``picks`` executed picks of one configuration on scenes ``first_seed, +1, ...`` of
     ``split`` (its look and items; ``first_seed`` should lie in its seed range).
 
     ``depth_source`` ``mono`` plans on the monocular depth model's output made metric from
     the calibrated floor plane (the depth node's path) instead of the depth camera's:
-    ``depth_model`` (an ONNX path) or the published ``mono_depth``."""
+    ``depth_model`` (an ONNX path) or the published ``mono_depth``. ``floor_rule`` gives the
+    planner the cell's calibrated floor plane (nothing on the floor is an item)."""
     from perception_nodes.sim.cell import PickingCell
     from perception_nodes.sim.dataset import split_config
 
@@ -132,8 +138,10 @@ def run_configuration(configuration: str, picks: int, picks_per_scene: int = 5,
                 start = time.perf_counter()
                 labels, confidence, samples = perceive(frame.rgb, frame.labels, frame, cell)
                 depth = frame.depth if depth_of is None else depth_of(frame)
+                floor = floor_plane_from_pose(frame.camera_pose, FLOOR_TOP_M)
                 plan = plan_grasps(labels, depth, frame.intrinsics, layout, params,
-                                   confidence, samples, ignore)
+                                   confidence, samples, ignore,
+                                   floor if floor_rule else None)
                 seconds = time.perf_counter() - start
                 if not plan.candidates:
                     records.append(PickRecord(configuration, seed, k, False,
@@ -145,13 +153,25 @@ def run_configuration(configuration: str, picks: int, picks_per_scene: int = 5,
                 records.append(PickRecord(
                     configuration, seed, k, True, out.num_lifted,
                     int((out.cup_state == CUP_SEALED).sum()), best.expected_cups,
-                    bool((out.cup_labels == 0).all()), best.risk, best.quality, seconds))
+                    bool((out.cup_labels == 0).all()), best.risk, best.quality, seconds,
+                    _target(frame, floor, best.u, best.v)))
                 if out.num_lifted == 0:  # a cell does not retry the same spot
                     spot = np.zeros(frame.labels.shape, np.uint8)
                     cv2.circle(spot, (best.u, best.v), 6, 1, -1)
                     avoid = spot.astype(bool) if avoid is None else avoid | spot.astype(bool)
             seed += 1
     return records
+
+
+def _target(frame, floor: np.ndarray, u: int, v: int) -> str:
+    """Where a grasp centre pixel is, by the sim's truth (labels, clean-enough depth)."""
+    if frame.labels[v, u] > 0:
+        return "item"
+    z = frame.depth[v, u]
+    ray = np.array([(u - frame.intrinsics.cx) / frame.intrinsics.fx,
+                    (v - frame.intrinsics.cy) / frame.intrinsics.fy, 1.0])
+    height = z * float(floor[:3] @ ray) + floor[3] if np.isfinite(z) else np.inf
+    return "floor" if abs(height) < 0.01 else "other"
 
 
 def _mono_depth(cell, models_dir: str | None, threads: int, model: str | None = None):
@@ -198,6 +218,10 @@ def summarise(records: list[PickRecord], bootstrap: int = 2000, seed: int = 0) -
     out["sealed_cups"] = {"mean": float(cups.mean()), "ci95": [cups.mean() - half,
                                                                 cups.mean() + half]}
     out["expected_cups_mean"] = float(np.mean([r.expected_cups for r in done]))
+    targets = [r.target for r in done if r.target]
+    if targets:
+        out["top_grasp_on"] = {t: targets.count(t) / len(targets)
+                               for t in ("item", "floor", "other")}
     seconds = np.array([r.perception_s for r in records])
     success = np.array([r.executed and r.lifted == 1 for r in records], float)
     out["perception_ms_mean"] = float(seconds.mean() * 1e3)
@@ -216,17 +240,18 @@ PLANNERS = {"full": GraspParams(), "masks_only": GraspParams(check_clearance=Fal
 
 def _run_one(job: tuple) -> list[dict]:
     (configuration, picks, per_scene, first_seed, threads, planner, depth_source, model,
-     split) = job
+     split, floor_rule) = job
     return [asdict(r) for r in run_configuration(configuration, picks, per_scene, first_seed,
                                                  threads, PLANNERS[planner],
                                                  depth_source=depth_source, depth_model=model,
-                                                 split=split)]
+                                                 split=split, floor_rule=floor_rule)]
 
 
 def run_pick_eval(configurations: list[str], picks: int, picks_per_scene: int = 5,
                   first_seed: int = FIRST_SEED, jobs: int = 1, out_dir: str | None = None,
                   planner: str = "full", depth_source: str = "sensor",
-                  depth_model: str | None = None, split: str = "test") -> dict:
+                  depth_model: str | None = None, split: str = "test",
+                  floor_rule: bool = True) -> dict:
     """Every configuration on the same seeds; ``jobs`` processes (one ONNX thread each when
     more than one, so configurations do not fight over the cores). ``planner`` ``full`` is
     the grasp_regions node's; ``masks_only`` trusts the masks alone (an ablation)."""
@@ -239,14 +264,15 @@ def run_pick_eval(configurations: list[str], picks: int, picks_per_scene: int = 
         raise ValueError(f"unknown depth source {depth_source!r}; one of {DEPTH_SOURCES}")
     threads = 1 if jobs > 1 else 0
     work = [(c, picks, picks_per_scene, first_seed, threads, planner, depth_source,
-             depth_model, split) for c in configurations]
+             depth_model, split, floor_rule) for c in configurations]
     start = time.time()
     if jobs > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             results = list(pool.map(_run_one, work))
     else:
         results = [_run_one(job) for job in work]
-    report = {"split": split, "planner": planner, "depth": depth_source,
+    report = {"split": split, "floor_rule": floor_rule, "planner": planner,
+              "depth": depth_source,
               "depth_model": depth_model,
               "picks_per_configuration": picks,
               "picks_per_scene": picks_per_scene,
@@ -271,16 +297,20 @@ def pick_table(report: dict) -> str:
         return f"{100 * d['rate']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
 
     lines = ["| configuration | picks | success % | double pick % | non-object % | "
-             "nothing lifted % | sealed cups | perception ms | picks/h of perception |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "nothing lifted % | top grasp on floor / other % | sealed cups | perception ms "
+             "| picks/h of perception |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for name, s in report["configurations"].items():
         if not s.get("picks"):
-            lines.append(f"| {name} | 0 | | | | | | | |")
+            lines.append(f"| {name} | 0 | | | | | | | | |")
             continue
         cups, pph = s["sealed_cups"], s["picks_per_hour_perception"]
+        on = s.get("top_grasp_on")
+        where = f"{100 * on['floor']:.1f} / {100 * on['other']:.1f}" if on else "-"
         lines.append(
             f"| {name} | {s['picks']} | {pct(s['success'])} | {pct(s['double_pick'])} | "
-            f"{pct(s['non_object'])} | {pct(s['nothing_lifted'])} | {cups['mean']:.2f} "
-            f"[{cups['ci95'][0]:.2f}, {cups['ci95'][1]:.2f}] | {s['perception_ms_mean']:.0f} "
+            f"{pct(s['non_object'])} | {pct(s['nothing_lifted'])} | {where} | "
+            f"{cups['mean']:.2f} [{cups['ci95'][0]:.2f}, {cups['ci95'][1]:.2f}] | "
+            f"{s['perception_ms_mean']:.0f} "
             f"| {pph['value']:.0f} [{pph['ci95'][0]:.0f}, {pph['ci95'][1]:.0f}] |")
     return "\n".join(lines) + "\n"

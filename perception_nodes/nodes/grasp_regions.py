@@ -26,6 +26,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import MarkerArray
 
 from perception_nodes.core.conventions import depth_mm_to_m
+from perception_nodes.core.floor_plane import parse_plane
 from perception_nodes.core.grasp_regions import (
     GraspParams,
     GripperLayout,
@@ -76,6 +77,11 @@ class GraspRegionsNode(ManagedNode):
               "width and height, from calibration; no cup outside it ('' = whole image)"),
         Param("exclude_anomalies", False, "wait for anomaly/instance_labels of each frame "
               "and put no cup on a foreign object (needs the anomaly node)"),
+        Param("floor_plane", "", "the bin floor 'nx,ny,nz,d' in the camera optical frame "
+              "from calibration: only what stands min_height_m above it is an item ('' = "
+              "no floor rule)"),
+        Param("min_height_m", 0.01, "with floor_plane: a pixel is an item only this high "
+              "above the floor (m)", min=0.0, max=0.2),
         Param("depth_topic", "camera/depth/image_raw", "depth image to plan on: the depth "
               "camera's, or camera/depth_mono/image_raw from the depth node",
               choices=("camera/depth/image_raw", "camera/depth_mono/image_raw")),
@@ -93,13 +99,16 @@ class GraspRegionsNode(ManagedNode):
             self.layout = GripperLayout(tuple(map(tuple, cups)), params["cup_radius_m"],
                                         params["stroke_m"])
             self.outside_workspace = WorkspaceMask(parse_pairs(params["workspace_polygon"]))
+            self.floor_plane = parse_plane(params["floor_plane"]) \
+                if params["floor_plane"] else None
         except ValueError as exc:
             raise ParameterValueError(str(exc)) from exc
         self.grasp_params = GraspParams(
             params["yaw_steps"], params["yaw_period_deg"], params["max_plane_rms_m"],
             params["max_tilt_deg"], params["clearance_m"], min_confidence=params[
                 "min_confidence"], stride_px=params["stride_px"],
-            max_candidates=params["max_candidates"], max_risk=params["max_risk"])
+            max_candidates=params["max_candidates"], max_risk=params["max_risk"],
+            min_height_m=params["min_height_m"])
 
     def configure_io(self) -> None:
         q = self.pub_qos
@@ -141,7 +150,7 @@ class GraspRegionsNode(ManagedNode):
                     raise ValueError(f"anomaly labels {foreign.shape} vs {labels.shape}")
                 ignore = ignore | foreign
             plan = plan_grasps(labels, depth, intrinsics, self.layout, self.grasp_params,
-                               confidence, samples, ignore)
+                               confidence, samples, ignore, self.floor_plane)
         except (ImageConversionError, ValueError) as exc:
             self.drop_malformed("frame", exc)
             return
