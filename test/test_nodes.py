@@ -18,7 +18,8 @@ from perception_nodes.ros.params import ParameterValueError
 from perception_nodes.ros.qos import qos_by_name
 from perception_nodes.sim.cell import CellConfig, PickingCell
 
-SIM = {"width": 160, "height": 120, "min_items": 5, "max_items": 8, "rate_hz": 10.0, "seed": 5}
+SIM = {"look": "classic", "width": 160, "height": 120, "min_items": 5, "max_items": 8,
+       "rate_hz": 10.0, "seed": 5}
 
 
 def wait_for(predicate, timeout=20.0):

@@ -85,9 +85,9 @@ def test_a_missing_model_fails_configuration_with_the_known_names(ros_context, s
 
 def test_geometric_mode_segments_an_rgbd_frame_without_a_model(ros_context):
     from sensor_msgs.msg import CameraInfo
+    from test_geometric import FLOOR, K, staged
 
     from perception_nodes.ros.messages import camera_info_msg
-    from test_geometric import FLOOR, K, staged
 
     node = SegmentationNode(context=ros_context, parameter_overrides=[
         Parameter("mode", value="geometric"),
