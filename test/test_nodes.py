@@ -135,3 +135,21 @@ def test_autostart_false_waits_for_a_lifecycle_manager(ros_context):
     finally:
         node.release_io()
         node.destroy_node()
+
+
+def test_a_bin_the_arm_cannot_pick_from_is_swapped_after_the_stall_time(ros_context):
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+
+    from perception_nodes.nodes.sim_cell import SimCellNode
+
+    node = SimCellNode(context=ros_context, parameter_overrides=[
+        Parameter(k, value=v) for k, v in {**SIM, "stall_reset_s": 0.3}.items()])
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(node)
+    first = node.scene_seed
+    end = time.monotonic() + 10
+    while node.scene_seed == first and time.monotonic() < end:
+        executor.spin_once(timeout_sec=0.05)
+    assert node.scene_seed == first + 1 and node.health.counters["stall_resets"] == 1
+    node.destroy_node()

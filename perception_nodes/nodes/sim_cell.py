@@ -14,6 +14,7 @@ suction gauge and the physical outcome of each pick. Topics (relative):
 from __future__ import annotations
 
 import threading
+import time
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
@@ -53,6 +54,9 @@ class SimCellNode(ManagedNode):
         Param("reset_below_items", 3, "start a new scene when fewer items remain", min=0,
               max=60),
         Param("frame_id", CAMERA_FRAME, "frame_id of the camera (optical frame)"),
+        Param("stall_reset_s", 0.0, "start a new scene when no pick request came for this "
+              "long, as an operator swaps a bin the arm cannot pick from (0 = never)",
+              min=0.0, max=3600.0),
         Param("look", "classic", "scene appearance: the first cell's grey tray and fixed "
               "camera (classic), or drawn per scene from the training or the held-out "
               "domain (docs/sim.md; the camera, bin and item count then come from the "
@@ -76,6 +80,7 @@ class SimCellNode(ManagedNode):
                                  style_domain=None if p["look"] == "classic" else p["look"])
         self.scene_seed = p["seed"]
         self.cell = PickingCell(self.config, self.scene_seed)
+        self.last_pick = time.monotonic()
         self.picks = 0
         self.lock = threading.Lock()  # pybullet is not thread-safe
         self.orbit = orbit_camera_poses(p["moving_frames"])
@@ -106,6 +111,14 @@ class SimCellNode(ManagedNode):
     def _on_timer(self) -> None:
         if not self.active or self.cell is None:
             return
+        stall = self.params["stall_reset_s"]
+        if stall > 0 and time.monotonic() - self.last_pick > stall:
+            with self.lock:
+                self.scene_seed += 1
+                self.cell.reset(self.scene_seed)
+            self.last_pick = time.monotonic()
+            self.health.count("stall_resets")
+            self.health.info["scene_seed"] = str(self.scene_seed)
         with self.lock:
             pose = None
             if self.params["camera_mode"] == "moving":
@@ -134,6 +147,7 @@ class SimCellNode(ManagedNode):
             self.health.malformed(f"pick request: {exc}")
             self.get_logger().warning(f"dropped malformed pick request: {exc}")
             return
+        self.last_pick = time.monotonic()
         with self.lock:
             outcome = execute_pick(self.cell, pose[:3, 3], pose[:3, :3], pick_index=self.picks)
             self.picks += 1
