@@ -86,6 +86,7 @@ def test_a_missing_model_fails_configuration_with_the_known_names(ros_context, s
 def test_geometric_mode_segments_an_rgbd_frame_without_a_model(ros_context):
     from sensor_msgs.msg import CameraInfo
     from test_geometric import FLOOR, K, staged
+    from test_grasp_regions_node import _connected
 
     from perception_nodes.ros.messages import camera_info_msg
 
@@ -100,13 +101,7 @@ def test_geometric_mode_segments_an_rgbd_frame_without_a_model(ros_context):
     pubs = {"rgb": probe.create_publisher(Image, "camera/color/image_raw", 10),
             "depth": probe.create_publisher(Image, "camera/depth/image_raw", 10),
             "info": probe.create_publisher(CameraInfo, "camera/color/camera_info", 10)}
-    executor = SingleThreadedExecutor(context=ros_context)
-    executor.add_node(node)
-    executor.add_node(probe)
-    end = time.monotonic() + 20
-    while min(p.get_subscription_count() for p in pubs.values()) == 0 and \
-            time.monotonic() < end:
-        executor.spin_once(timeout_sec=0.05)
+    executor, end = _connected(ros_context, node, probe, pubs)
     rgb = np.zeros((120, 160, 3), np.uint8)
     header = numpy_to_image(rgb, "rgb8").header
     header.stamp.sec, header.frame_id = 5, "camera_color_optical_frame"

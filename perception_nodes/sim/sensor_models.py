@@ -203,11 +203,7 @@ class DepthSensor:
         np.divide(_SL_ALBEDO[grey], keep, out=keep)  # pattern signal: albedo / z^2
         keep *= np.float32(_SL_DARK_DROPOUT / _SL_DARK_LEVEL)
         keep += np.float32(1 - _SL_DARK_DROPOUT)
-        np.minimum(keep, 1, out=keep)
-        if glossy is not None:
-            np.multiply(keep, np.float32(1 - _SL_GLOSSY_DROPOUT), out=keep, where=glossy)
-        if keep.min() < 1:
-            holes |= _blob_uniform(shape, rng) > keep
+        _drop_blobs(keep, glossy, _SL_GLOSSY_DROPOUT, holes, rng)
         return out, holes
 
     def _stereo(self, z, invalid, grey, fx, rng, glossy):
@@ -271,11 +267,7 @@ class DepthSensor:
         keep = np.sqrt(std, out=std)  # P(no hole) = 1 - 0.5 max(0, 1 - s / 8)
         keep *= np.float32(_ST_TEXTURELESS_DROPOUT / _ST_TEXTURE_STD)
         keep += np.float32(1 - _ST_TEXTURELESS_DROPOUT)
-        np.minimum(keep, 1, out=keep)
-        if glossy is not None:
-            np.multiply(keep, np.float32(1 - _ST_GLOSSY_DROPOUT), out=keep, where=glossy)
-        if keep.min() < 1:
-            holes |= _blob_uniform(shape, rng) > keep
+        _drop_blobs(keep, glossy, _ST_GLOSSY_DROPOUT, holes, rng)
         return out, holes
 
     def _tof(self, z, invalid, grey, fx, rng, glossy):
@@ -432,6 +424,18 @@ def _sample_mask(mask: np.ndarray, prob: float, rng: np.random.Generator) -> np.
     out = np.zeros(mask.shape, dtype=bool)
     out.flat[index[rng.random(index.size) < prob]] = True
     return out
+
+
+def _drop_blobs(keep: np.ndarray, glossy: np.ndarray | None, glossy_dropout: float,
+                holes: np.ndarray, rng: np.random.Generator) -> None:
+    """Add holes in blobs where a pixel survives with probability ``keep`` (clipped to 1,
+    times ``1 - glossy_dropout`` on glossy pixels); ``keep`` is overwritten, ``holes``
+    updated in place."""
+    np.minimum(keep, 1, out=keep)
+    if glossy is not None:
+        np.multiply(keep, np.float32(1 - glossy_dropout), out=keep, where=glossy)
+    if keep.min() < 1:
+        holes |= _blob_uniform(keep.shape, rng) > keep
 
 
 def _blob_cell(width: int) -> int:
