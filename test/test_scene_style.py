@@ -99,6 +99,8 @@ def test_a_same_sku_bin_packs_copies_of_one_product_flush():
 def test_the_manual_states_every_factor_and_its_ranges_per_split():
     from pathlib import Path
 
-    page = (Path(__file__).resolve().parents[1] / "docs" / "sim.md").read_text()
-    for factor, (train, novel) in ss.FACTORS.items():
-        assert f"| {factor} | {train} | {novel} |" in page, factor
+    root = Path(__file__).resolve().parents[1]
+    for page in (root / "docs" / "sim.md", root / "README.md"):
+        text = page.read_text()
+        for factor, (train, novel) in ss.FACTORS.items():
+            assert f"| {factor} | {train} | {novel} |" in text, (page.name, factor)
