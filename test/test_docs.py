@@ -80,7 +80,8 @@ def named_subcommands(text: str) -> set[tuple[str, str]]:
         for line in segment.splitlines():
             tokens = line.split()
             for i, tok in enumerate(tokens[:-1]):
-                if tok.rsplit("/", 1)[-1] != "perception":
+                # `perception ...`, `.venv/bin/perception ...`; not share/perception (a path)
+                if tok != "perception" and not tok.endswith("bin/perception"):
                     continue
                 if i and tokens[i - 1] in NOT_COMMAND:
                     continue
@@ -111,7 +112,8 @@ def test_every_subcommand_in_the_docs_exists_in_the_parser():
 def test_the_checker_catches_a_broken_link_and_an_unknown_subcommand(tmp_path):
     page = tmp_path / "p.md"
     page.write_text("# Title\n[ok](p.md#title) [bad](nope.md) [anchor](p.md#missing)\n"
-                    "`perception frobnicate --x` and `ros2 launch perception bringup`\n")
+                    "`perception frobnicate --x` and `ros2 launch perception bringup`\n"
+                    "`install/share/perception when installed`\n")
     assert links(page) == ["p.md#title", "nope.md", "p.md#missing"]
     assert anchors(page) == {"title"}
     assert named_subcommands(page.read_text()) == {("frobnicate", "")}
