@@ -204,7 +204,7 @@ def bench_segmentation(width: int = 640, height: int = 480, repeats: int = 30) -
            "measures": "image in, label + confidence images out (what the node publishes)"}
 
     def segment(runner: SegmenterRunner, mode: str) -> None:
-        label_image(run_mode(runner, rgb, mode), rgb.shape[:2], 0.3)
+        label_image(run_mode(runner, rgb, mode), rgb.shape[:2], 0.3, rgb)
 
     runners = {mode: baseline if mode == "baseline" else latent for mode in MODES}
     latencies: dict[str, list[float]] = {mode: [] for mode in MODES}

@@ -20,6 +20,7 @@ from perception_nodes.core.confidence_masks import (
     masks_to_labels,
     union_nms,
 )
+from perception_nodes.core.grid_slic import grid_slic, upsample_grid
 from perception_nodes.core.instance_encoding import decode_instance_labels, preprocess
 from perception_nodes.inference.onnx_model import OnnxModel
 
@@ -139,26 +140,38 @@ def segment(runner: SegmenterRunner, rgb: np.ndarray, mode: str, num_samples: in
     if mode == "confidence_mask":
         samples, scores = runner.predict_labels(rgb, num_samples, prior_mean=False)
         pred = confidence_masks_from_labels(samples, scores, confidence_p)
-        labels, confidence, kept = label_image(pred, rgb.shape[:2], score_threshold)
+        labels, confidence, kept = label_image(pred, rgb.shape[:2], score_threshold, rgb)
         return Segmentation(labels, confidence, kept, samples.astype(np.uint16))
     pred = run_mode(runner, rgb, mode, num_samples, confidence_p)
-    labels, confidence, kept = label_image(pred, rgb.shape[:2], score_threshold)
+    labels, confidence, kept = label_image(pred, rgb.shape[:2], score_threshold, rgb)
     return Segmentation(labels, confidence, kept)
 
 
-def label_image(pred: InstancePrediction, size: tuple[int, int], score_threshold: float = 0.0
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def label_image(pred: InstancePrediction, size: tuple[int, int], score_threshold: float = 0.0,
+                rgb: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Instances scoring at least ``score_threshold`` as an ``(H, W) uint16`` label image
     (label ``i + 1`` has score ``scores[i]``; overlaps go to the higher score) and the
-    ``(H, W) float32`` confidence (1.0 where the method has none), both resized nearest from
-    the grid; returns ``(labels, confidence, scores)``."""
+    ``(H, W) float32`` confidence (1.0 where the method has none); returns ``(labels,
+    confidence, scores)``.
+
+    With ``rgb`` (the image, ``size``) and an image an integer number of grid cells across,
+    the grid is carried to the image by grid-SLIC superpixels that keep it (superpixel
+    one-shot Sec. III-C, the superpixel mode's upsampling): each cell's value goes to the
+    pixels of its superpixel, so mask edges follow the image's edges instead of the cells.
+    Otherwise both are resized nearest."""
     keep = pred.scores >= score_threshold
     scores = pred.scores[keep].astype(np.float32)
     grid = masks_to_labels(pred.masks[keep], scores)
     h, w = size
-    labels = cv2.resize(grid, (w, h), interpolation=cv2.INTER_NEAREST)
     conf = pred.confidence if pred.confidence is not None else \
         np.ones(grid.shape, np.float32)
+    cell = h // grid.shape[0]
+    if rgb is not None and cell >= 2 and cell % 2 == 0 and \
+            (h, w) == (grid.shape[0] * cell, grid.shape[1] * cell):
+        superpixels = grid_slic(rgb, cell)
+        return (upsample_grid(grid, superpixels),
+                upsample_grid(conf.astype(np.float32), superpixels), scores)
+    labels = cv2.resize(grid, (w, h), interpolation=cv2.INTER_NEAREST)
     confidence = cv2.resize(conf.astype(np.float32), (w, h), interpolation=cv2.INTER_NEAREST)
     return labels, confidence, scores
 
