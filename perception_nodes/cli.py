@@ -181,7 +181,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from perception_nodes.eval.segmentation_eval import run_eval
 
     report = run_eval(args.data, args.split, args.latent, args.baseline, args.scenes, args.out,
-                      args.samples, args.seed)
+                      args.samples, args.seed, args.upsample)
     summary = {k: report[k] for k in ("scenes", "table_i", "fig5", "table_iii")}
     if args.photo:
         from perception_nodes.eval.segmentation_eval import photo_check
@@ -332,6 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--model", default="models/superpixel_segmenter.onnx",
                    help="superpixel: the model")
     e.add_argument("--samples", type=int, default=8)
+    e.add_argument("--upsample", choices=("superpixel", "nearest"), default="superpixel",
+                   help="segmentation: how grid masks reach the image (superpixel: as the "
+                   "node publishes them; nearest: as evaluated before 2026-11-30)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--out", default="runs/eval/segmentation")
     e.add_argument("--photo", default="coins",

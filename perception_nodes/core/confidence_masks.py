@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from perception_nodes.core.grid_slic import grid_slic, upsample_grid
+
 
 @dataclass
 class InstancePrediction:
@@ -401,3 +403,20 @@ def resize_prediction(pred: InstancePrediction, size: tuple[int, int]) -> Instan
     masks = pred.masks[:, rows][:, :, cols]
     conf = None if pred.confidence is None else pred.confidence[rows][:, cols]
     return InstancePrediction(masks, pred.scores, conf)
+
+
+def upsample_prediction(pred: InstancePrediction, rgb: np.ndarray) -> InstancePrediction:
+    """Masks and confidence carried from the network's grid to the image ``rgb`` ``(H, W,
+    3) uint8`` by grid-SLIC superpixels that keep the grid (superpixel one-shot Sec.
+    III-C), as the segmentation node publishes them; nearest-neighbour (see
+    :func:`resize_prediction`) when the image is not a whole number of even cells."""
+    h, w = rgb.shape[:2]
+    gh, gw = pred.masks.shape[1:]
+    cell = h // gh
+    if (gh, gw) == (h, w) or cell < 2 or cell % 2 or (h, w) != (gh * cell, gw * cell):
+        return resize_prediction(pred, (h, w))
+    superpixels = grid_slic(rgb, cell)
+    masks = upsample_grid(np.moveaxis(pred.masks, 0, -1), superpixels)
+    conf = None if pred.confidence is None else \
+        upsample_grid(pred.confidence.astype(np.float32), superpixels)
+    return InstancePrediction(np.moveaxis(masks, -1, 0), pred.scores, conf)

@@ -22,6 +22,7 @@ from perception_nodes.core.confidence_masks import (
     labels_to_masks,
     resize_prediction,
     union_nms,
+    upsample_prediction,
 )
 from perception_nodes.core.instance_metrics import InstanceEvaluator, best_iou, roc_auc
 from perception_nodes.core.pick_metrics import PickCircleCounts, count_pick_circles
@@ -101,11 +102,13 @@ EXTRA_METHODS: dict[str, Callable[[dict], tuple[np.ndarray, np.ndarray]]] = {
 def evaluate(scenes: Iterable[dict[str, np.ndarray]], sampler: Sampler,
              confidence_p: float = 0.9, p_values: tuple[float, ...] = P_VALUES,
              circles_per_scene: int = 10000, seed: int = 0,
-             extra: dict[str, Callable[[dict], tuple[np.ndarray, np.ndarray]]] | None = None
-             ) -> dict:
+             extra: dict[str, Callable[[dict], tuple[np.ndarray, np.ndarray]]] | None = None,
+             upsample: str = "superpixel") -> dict:
     """Run ``sampler`` on every scene (``rgb``, ``labels``, ``depth``, ``camera_k``) and
     report Table I, Fig. 5 and Table III as one JSON-ready dict; ``extra`` methods (name ->
-    ``scene -> (masks, scores)`` at image resolution) get rows too."""
+    ``scene -> (masks, scores)`` at image resolution) get rows too. ``upsample``: how the
+    model's grid masks reach the image, ``superpixel`` (what the node publishes) or
+    ``nearest`` (as before 2026-11-30)."""
     extra = extra or {}
     methods = (*METHODS, *extra)
     evaluators = {m: InstanceEvaluator() for m in methods}
@@ -121,7 +124,9 @@ def evaluate(scenes: Iterable[dict[str, np.ndarray]], sampler: Sampler,
         out = sampler(scene["rgb"])
         size = scene["labels"].shape
         for method, pred in method_predictions(out, confidence_p).items():
-            pred = resize_prediction(pred, size)  # post-processing ran at model resolution
+            # post-processing ran on the model's grid; the image gets it as the node does
+            pred = upsample_prediction(pred, scene["rgb"]) if upsample == "superpixel" \
+                else resize_prediction(pred, size)
             evaluators[method].add(pred.masks, pred.scores, gt)
             scores[method].append(pred.scores)
             good[method].append(best_iou(pred.masks, gt) > 0.5)
@@ -136,7 +141,9 @@ def evaluate(scenes: Iterable[dict[str, np.ndarray]], sampler: Sampler,
                                                 circles_per_scene, rng)
         pairs = [(s.masks, s.scores) for s in out.samples]
         for p in curve:
-            masks = resize_prediction(confidence_masks(pairs, p), size).masks
+            masks = (upsample_prediction(confidence_masks(pairs, p), scene["rgb"])
+                     if upsample == "superpixel"
+                     else resize_prediction(confidence_masks(pairs, p), size)).masks
             curve[p] += count_pick_circles(masks, scene["labels"], radius, circles_per_scene,
                                            rng)
         n += 1
@@ -214,7 +221,8 @@ def onnx_sampler(latent_path: str, baseline_path: str, num_samples: int = 8, see
 
 
 def run_eval(data_root: str, split: str, latent_path: str, baseline_path: str,
-             max_scenes: int, out_dir: str, num_samples: int = 8, seed: int = 0) -> dict:
+             max_scenes: int, out_dir: str, num_samples: int = 8, seed: int = 0,
+             upsample: str = "superpixel") -> dict:
     """Evaluate on the first ``max_scenes`` scenes of a split (rendered if missing); writes
     ``report.json``, ``tables.md`` and ``fig5.png`` into ``out_dir``; returns the report."""
     import json
@@ -228,8 +236,9 @@ def run_eval(data_root: str, split: str, latent_path: str, baseline_path: str,
     # `perception dataset` run has not: the command alone reproduces the tables.
     scenes = (load_scene(p) for p in generate(data_root, split, max_scenes))
     report = evaluate(scenes, onnx_sampler(latent_path, baseline_path, num_samples, seed),
-                      seed=seed, extra=EXTRA_METHODS)
-    report.update(split=split, num_samples=num_samples, latent_model=latent_path,
+                      seed=seed, extra=EXTRA_METHODS, upsample=upsample)
+    report.update(split=split, upsample=upsample, num_samples=num_samples,
+                  latent_model=latent_path,
                   baseline_model=baseline_path)
     (out / "report.json").write_text(json.dumps(report, indent=2))
     (out / "tables.md").write_text(markdown_tables(report) + "\n")
