@@ -88,3 +88,17 @@ def test_numpy_to_image_rejects_wrong_dtype_or_shape():
         numpy_to_image(np.zeros((4, 4, 4), np.uint8), "rgb8")
     with pytest.raises(ImageConversionError):
         numpy_to_image(np.zeros((0, 4), np.uint16), "mono16")
+
+
+def test_depth_reads_as_metres_from_either_encoding_and_checks_registration():
+    from perception_nodes.ros.image_conversion import image_to_depth_m
+
+    mm = np.array([[0, 1500], [900, 65535]], np.uint16)
+    np.testing.assert_array_equal(image_to_depth_m(numpy_to_image(mm, "16UC1")),
+                                  np.array([[np.nan, 1.5], [0.9, 65.535]], np.float32))
+    m = np.array([[np.nan, 0.5]], np.float32)
+    np.testing.assert_array_equal(image_to_depth_m(numpy_to_image(m, "32FC1"), (1, 2, 3)), m)
+    with pytest.raises(ImageConversionError, match="registered"):
+        image_to_depth_m(numpy_to_image(m, "32FC1"), (2, 2))
+    with pytest.raises(ImageConversionError, match="32FC1"):
+        image_to_depth_m(numpy_to_image(np.zeros((2, 2, 3), np.uint8), "rgb8"))

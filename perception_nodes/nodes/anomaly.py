@@ -19,13 +19,12 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from perception_nodes.core.anomaly import SAMPLERS, AnomalyParams
 from perception_nodes.core.confidence_masks import masks_to_labels
-from perception_nodes.core.conventions import depth_mm_to_m
 from perception_nodes.inference.anomaly import PROMPT_METHODS, AnomalyDetector
 from perception_nodes.inference.onnx_model import resolve_model
 from perception_nodes.ros.calibration import parse_floor_calibration
 from perception_nodes.ros.image_conversion import (
     ImageConversionError,
-    image_to_numpy,
+    image_to_depth_m,
     image_to_rgb,
     numpy_to_image,
 )
@@ -98,11 +97,8 @@ class AnomalyNode(ManagedNode):
         start = time.monotonic()
         self.health.count("received")
         try:
-            rgb, depth = image_to_rgb(image), image_to_numpy(depth_msg)
-            depth = depth_mm_to_m(depth) if depth.dtype == np.uint16 else depth
-            if depth.shape != rgb.shape[:2]:
-                raise ValueError(f"depth {depth.shape} is not aligned to the image "
-                                 f"{rgb.shape[:2]}")
+            rgb = image_to_rgb(image)
+            depth = image_to_depth_m(depth_msg, rgb.shape)
             frame = self.detector.detect(rgb, depth, intrinsics_from_camera_info(info),
                                          self.plane, self.outside_workspace(rgb.shape[:2]),
                                          stamp_ns(image.header.stamp))

@@ -25,7 +25,6 @@ from geometry_msgs.msg import PoseArray
 from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import MarkerArray
 
-from perception_nodes.core.conventions import depth_mm_to_m
 from perception_nodes.core.floor_plane import parse_plane
 from perception_nodes.core.grasp_regions import (
     GraspParams,
@@ -36,6 +35,7 @@ from perception_nodes.core.grasp_regions import (
 from perception_nodes.ros.grasp_messages import DEFAULT_CUPS, candidate_markers, parse_pairs
 from perception_nodes.ros.image_conversion import (
     ImageConversionError,
+    image_to_depth_m,
     image_to_numpy,
     numpy_to_image,
 )
@@ -135,8 +135,7 @@ class GraspRegionsNode(ManagedNode):
         self.health.count("received")
         try:
             labels, confidence = image_to_numpy(labels_msg), image_to_numpy(conf_msg)
-            depth = image_to_numpy(depth_msg)
-            depth = depth_mm_to_m(depth) if depth.dtype == np.uint16 else depth
+            depth = image_to_depth_m(depth_msg, labels.shape)
             intrinsics = intrinsics_from_camera_info(info)
             samples = image_to_numpy(samples_msg)
             samples = samples.reshape(*samples.shape[:2], -1).transpose(2, 0, 1)

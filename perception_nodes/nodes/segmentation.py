@@ -21,7 +21,6 @@ from dataclasses import replace
 import numpy as np
 from sensor_msgs.msg import CameraInfo, Image
 
-from perception_nodes.core.conventions import depth_mm_to_m
 from perception_nodes.core.floor_plane import parse_plane
 from perception_nodes.core.geometric import GeometricParams
 from perception_nodes.core.grasp_regions import WorkspaceMask
@@ -39,7 +38,7 @@ from perception_nodes.inference.superpixel import TUNED_CENTRE_THRESHOLD
 from perception_nodes.ros.grasp_messages import parse_pairs
 from perception_nodes.ros.image_conversion import (
     ImageConversionError,
-    image_to_numpy,
+    image_to_depth_m,
     image_to_rgb,
     numpy_to_image,
 )
@@ -153,13 +152,9 @@ class SegmentationNode(ManagedNode):
         start = time.monotonic()
         self.health.count("received")
         try:
-            rgb, depth = image_to_rgb(msg), image_to_numpy(depth_msg)
-            depth = depth_mm_to_m(depth) if depth.dtype == np.uint16 else depth
-            intrinsics = intrinsics_from_camera_info(info)
-            if depth.shape != rgb.shape[:2]:
-                raise ValueError(f"depth {depth.shape} is not registered to colour "
-                                 f"{rgb.shape[:2]}")
-            out = self.geometric(depth.astype(np.float32), intrinsics)
+            rgb = image_to_rgb(msg)
+            out = self.geometric(image_to_depth_m(depth_msg, rgb.shape),
+                                 intrinsics_from_camera_info(info))
         except (ImageConversionError, ValueError) as exc:
             self.drop_malformed("frame", exc)
             return

@@ -13,6 +13,8 @@ import sys
 import numpy as np
 from sensor_msgs.msg import Image
 
+from perception_nodes.core.conventions import depth_mm_to_m
+
 # encoding -> (dtype, channels)
 ENCODINGS: dict[str, tuple[np.dtype, int]] = {
     "rgb8": (np.dtype(np.uint8), 3),
@@ -86,6 +88,26 @@ def image_to_rgb(msg: Image) -> np.ndarray:
     if msg.encoding == "bgr8":
         return np.ascontiguousarray(arr[..., ::-1])
     raise ImageConversionError(f"expected a colour image (rgb8/bgr8), got {msg.encoding!r}")
+
+
+def image_to_depth_m(msg: Image, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Read a depth Image as ``(H, W) float32`` metres, NaN invalid: 32FC1 as it is, 16UC1
+    millimetres (0 invalid) converted; with ``shape``, the ``(H, W)`` of the image it must be
+    registered to.
+
+    Raises:
+        ImageConversionError: another encoding, a malformed image, or another size.
+    """
+    if msg.encoding not in ("32FC1", "16UC1"):
+        raise ImageConversionError(f"depth must be 32FC1 (m) or 16UC1 (mm), got "
+                                   f"{msg.encoding!r}")
+    depth = image_to_numpy(msg)
+    if depth.dtype == np.uint16:
+        depth = depth_mm_to_m(depth)
+    if shape is not None and depth.shape != tuple(shape[:2]):
+        raise ImageConversionError(f"depth {depth.shape} is not registered to the image "
+                                   f"{tuple(shape[:2])}")
+    return depth
 
 
 def numpy_to_image(array: np.ndarray, encoding: str, header=None) -> Image:
