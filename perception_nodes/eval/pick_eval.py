@@ -22,12 +22,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from perception_nodes.core.geometric import floor_plane_from_pose
 from perception_nodes.core.grasp_regions import (
     GraspParams,
     plan_grasps,
 )
-from perception_nodes.sim.styled_bin import FLOOR_TOP_M
 from perception_nodes.sim.suction import CUP_SEALED, SuctionGripperSpec, execute_pick
 
 CONFIGURATIONS = ("baseline", "prior_mean", "confidence_mask", "superpixel", "geometric",
@@ -78,28 +76,24 @@ class Perception:
             from perception_nodes.core.grasp_regions import WorkspaceMask
             from perception_nodes.inference.geometric import GeometricSegmenter
 
+            # the calibration comes per frame: the randomized cell's camera moves per scene
             self.geometric = GeometricSegmenter(None, WorkspaceMask(np.zeros((0, 2))))
         elif configuration != "ground_truth":
             path = resolve_model(DEFAULT_MODELS[model_kind(configuration)],
                                  models_dir)
             self.segmenter = ModeSegmenter(configuration, path, "cpu", seed, threads)
 
-    def __call__(self, rgb: np.ndarray, gt_labels: np.ndarray, frame=None, cell=None
+    def __call__(self, frame, floor: np.ndarray, inside: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-        """``(labels, confidence or None, samples or None)`` of one frame; the geometric
-        mode reads the frame's depth and the cell's calibration (floor plane from the
-        camera pose, the bin floor polygon as workspace)."""
+        """``(labels, confidence or None, samples or None)`` of one frame (a sim ``Frame``);
+        the geometric mode reads its depth with the cell's calibration: the ``floor`` plane
+        and the bin floor ``inside`` the walls."""
         if self.geometric is not None:
-            from perception_nodes.core.geometric import floor_plane_from_pose, segment_geometric
-            from perception_nodes.sim.styled_bin import FLOOR_TOP_M
-
-            plane = floor_plane_from_pose(frame.camera_pose, FLOOR_TOP_M)
-            labels, _ = segment_geometric(frame.depth, frame.intrinsics, plane,
-                                          self.geometric.params, ~cell.outside_tray(0.01))
-            return labels, None, None
+            return self.geometric(frame.depth, frame.intrinsics, floor, inside).labels, \
+                None, None
         if self.segmenter is None:
-            return gt_labels, None, None
-        out = self.segmenter(rgb)
+            return frame.labels, None, None
+        out = self.segmenter(frame.rgb)
         return out.labels, out.confidence, out.samples
 
 
@@ -136,9 +130,9 @@ def run_configuration(configuration: str, picks: int, picks_per_scene: int = 5,
                 frame = cell.render()
                 ignore = cell.outside_tray() if avoid is None else cell.outside_tray() | avoid
                 start = time.perf_counter()
-                labels, confidence, samples = perceive(frame.rgb, frame.labels, frame, cell)
+                floor = cell.floor_plane()
+                labels, confidence, samples = perceive(frame, floor, ~cell.outside_tray(0.01))
                 depth = frame.depth if depth_of is None else depth_of(frame)
-                floor = floor_plane_from_pose(frame.camera_pose, FLOOR_TOP_M)
                 plan = plan_grasps(labels, depth, frame.intrinsics, layout, params,
                                    confidence, samples, ignore,
                                    floor if floor_rule else None)
@@ -167,10 +161,8 @@ def _target(frame, floor: np.ndarray, u: int, v: int) -> str:
     """Where a grasp centre pixel is, by the sim's truth (labels, clean-enough depth)."""
     if frame.labels[v, u] > 0:
         return "item"
-    z = frame.depth[v, u]
-    ray = np.array([(u - frame.intrinsics.cx) / frame.intrinsics.fx,
-                    (v - frame.intrinsics.cy) / frame.intrinsics.fy, 1.0])
-    height = z * float(floor[:3] @ ray) + floor[3] if np.isfinite(z) else np.inf
+    point = frame.intrinsics.backproject(u, v, frame.depth[v, u])
+    height = float(floor[:3] @ point + floor[3]) if np.isfinite(point).all() else np.inf
     return "floor" if abs(height) < 0.01 else "other"
 
 

@@ -74,25 +74,21 @@ def geometric_prediction(scene: dict[str, np.ndarray]) -> tuple[np.ndarray, np.n
     scene: the floor plane from the camera pose when the scene has one (the cell's
     calibration), else fitted to the frame; the bin floor polygon as the workspace."""
     from perception_nodes.core.camera_model import PinholeIntrinsics
-    from perception_nodes.core.geometric import (
-        floor_plane_from_pose,
-        ransac_floor_plane,
-        segment_geometric,
-    )
-    from perception_nodes.core.grasp_regions import outside_polygon
+    from perception_nodes.core.geometric import floor_plane_from_pose
+    from perception_nodes.core.grasp_regions import WorkspaceMask, outside_polygon
+    from perception_nodes.inference.geometric import GeometricSegmenter
     from perception_nodes.sim.styled_bin import FLOOR_TOP_M
 
     depth = scene["depth"]
     intrinsics = PinholeIntrinsics.from_matrix(scene["camera_k"], depth.shape[1],
                                                depth.shape[0])
-    if "camera_pose" in scene:
-        plane = floor_plane_from_pose(scene["camera_pose"], FLOOR_TOP_M)
-    else:
-        plane = ransac_floor_plane(depth, intrinsics, np.random.default_rng(0))
-    workspace = ~outside_polygon(depth.shape, scene["floor_polygon"]) \
+    plane = floor_plane_from_pose(scene["camera_pose"], FLOOR_TOP_M) \
+        if "camera_pose" in scene else None  # None: fitted to the frame
+    inside = ~outside_polygon(depth.shape, scene["floor_polygon"]) \
         if "floor_polygon" in scene else None
-    labels, scores = segment_geometric(depth, intrinsics, plane, workspace=workspace)
-    return labels_to_masks(labels), scores
+    out = GeometricSegmenter(None, WorkspaceMask(np.zeros((0, 2))))(depth, intrinsics, plane,
+                                                                    inside)
+    return labels_to_masks(out.labels), out.scores
 
 
 EXTRA_METHODS: dict[str, Callable[[dict], tuple[np.ndarray, np.ndarray]]] = {

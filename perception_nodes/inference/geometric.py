@@ -34,9 +34,14 @@ class GeometricSegmenter:
         self.params = params or GeometricParams()
         self.seed = seed
 
-    def __call__(self, depth: np.ndarray, intrinsics: PinholeIntrinsics) -> Segmentation:
-        plane = self.plane if self.plane is not None else \
-            ransac_floor_plane(depth, intrinsics, np.random.default_rng(self.seed))
-        labels, scores = segment_geometric(depth, intrinsics, plane, self.params,
-                                           self.workspace.inside(depth.shape))
+    def __call__(self, depth: np.ndarray, intrinsics: PinholeIntrinsics,
+                 plane: np.ndarray | None = None, inside: np.ndarray | None = None
+                 ) -> Segmentation:
+        """One frame; ``plane`` and ``inside`` (``(H, W) bool`` workspace) override the
+        calibration given at construction (a camera that moves with every scene)."""
+        plane = plane if plane is not None else self.plane
+        if plane is None:
+            plane = ransac_floor_plane(depth, intrinsics, np.random.default_rng(self.seed))
+        inside = self.workspace.inside(depth.shape) if inside is None else inside
+        labels, scores = segment_geometric(depth, intrinsics, plane, self.params, inside)
         return Segmentation(labels, np.ones(labels.shape, np.float32), scores)

@@ -22,6 +22,7 @@ from perception_nodes.core.camera_model import (
     look_at,
     transform_points,
 )
+from perception_nodes.core.geometric import floor_plane_from_pose
 from perception_nodes.core.grasp_regions import outside_polygon
 from perception_nodes.sim import styled_bin
 from perception_nodes.sim.catalog import ItemSpec, sample_item
@@ -390,6 +391,13 @@ class PickingCell:
         corners = styled_bin.floor_corners(self.style, margin_m)
         return self.intrinsics.project(transform_points(invert_pose(self.home_camera_pose),
                                                         corners))
+
+    def floor_plane(self) -> np.ndarray:
+        """The bin floor ``(nx, ny, nz, d)`` in the home camera's optical frame, exact from
+        the scene's geometry (what a cell's calibration measures; :meth:`calibrate_floor_plane`
+        fits it to an empty bin's depth, as a real cell must)."""
+        top = TRAY_FLOOR_TOP_M if self.style is None else styled_bin.FLOOR_TOP_M
+        return floor_plane_from_pose(self.home_camera_pose, top)
 
     def calibrate_floor_plane(self) -> np.ndarray:
         """The tray floor as ``(nx, ny, nz, d)`` in the home camera's optical frame, fitted
