@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from perception_nodes.core.grid_slic import grid_slic, upsample_grid
+from perception_nodes.core.grid_slic import grid_superpixels, upsample_grid
 
 
 @dataclass
@@ -410,12 +410,9 @@ def upsample_prediction(pred: InstancePrediction, rgb: np.ndarray) -> InstancePr
     3) uint8`` by grid-SLIC superpixels that keep the grid (superpixel one-shot Sec.
     III-C), as the segmentation node publishes them; nearest-neighbour (see
     :func:`resize_prediction`) when the image is not a whole number of even cells."""
-    h, w = rgb.shape[:2]
-    gh, gw = pred.masks.shape[1:]
-    cell = h // gh
-    if (gh, gw) == (h, w) or cell < 2 or cell % 2 or (h, w) != (gh * cell, gw * cell):
-        return resize_prediction(pred, (h, w))
-    superpixels = grid_slic(rgb, cell)
+    superpixels = grid_superpixels(rgb, pred.masks.shape[1:])
+    if superpixels is None:
+        return resize_prediction(pred, rgb.shape[:2])
     masks = upsample_grid(np.moveaxis(pred.masks, 0, -1), superpixels)
     conf = None if pred.confidence is None else \
         upsample_grid(pred.confidence.astype(np.float32), superpixels)

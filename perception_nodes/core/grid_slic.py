@@ -121,6 +121,18 @@ def grid_slic(rgb: np.ndarray, cell: int = 8, compactness: float = 10.0) -> np.n
     return base + corner_a * gw + corner_b
 
 
+def grid_superpixels(rgb: np.ndarray, grid_hw: tuple[int, int]) -> np.ndarray | None:
+    """Grid-SLIC superpixels of ``rgb`` for a network grid of ``grid_hw`` cells, or None
+    when the image is not a whole number of even cells across (then the grid can only be
+    resized, not carried by superpixels)."""
+    h, w = rgb.shape[:2]
+    gh, gw = grid_hw
+    cell = h // gh
+    if cell < 2 or cell % 2 or (h, w) != (gh * cell, gw * cell):
+        return None
+    return grid_slic(rgb, cell)
+
+
 def upsample_grid(grid_values: np.ndarray, superpixels: np.ndarray) -> np.ndarray:
     """Full-resolution values from a grid through the one-to-many superpixel mapping.
 

@@ -20,7 +20,7 @@ from perception_nodes.core.confidence_masks import (
     masks_to_labels,
     union_nms,
 )
-from perception_nodes.core.grid_slic import grid_slic, upsample_grid
+from perception_nodes.core.grid_slic import grid_superpixels, upsample_grid
 from perception_nodes.core.instance_encoding import decode_instance_labels, preprocess
 from perception_nodes.inference.onnx_model import OnnxModel
 
@@ -165,10 +165,8 @@ def label_image(pred: InstancePrediction, size: tuple[int, int], score_threshold
     h, w = size
     conf = pred.confidence if pred.confidence is not None else \
         np.ones(grid.shape, np.float32)
-    cell = h // grid.shape[0]
-    if rgb is not None and cell >= 2 and cell % 2 == 0 and \
-            (h, w) == (grid.shape[0] * cell, grid.shape[1] * cell):
-        superpixels = grid_slic(rgb, cell)
+    superpixels = None if rgb is None else grid_superpixels(rgb, grid.shape)
+    if superpixels is not None:
         return (upsample_grid(grid, superpixels),
                 upsample_grid(conf.astype(np.float32), superpixels), scores)
     labels = cv2.resize(grid, (w, h), interpolation=cv2.INTER_NEAREST)
