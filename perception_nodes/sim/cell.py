@@ -110,6 +110,7 @@ class _Render:
     depth: np.ndarray
     labels: np.ndarray
     pose: np.ndarray = field(repr=False)
+    glossy: np.ndarray | None = None  # (H, W) bool under glossy items; None: none shows
 
 
 class PickingCell:
@@ -166,6 +167,9 @@ class PickingCell:
         """A randomized scene: its look from the style domain, its items from ``seed``."""
         cfg = self.config
         self.style = style_for_seed(cfg.style_domain, seed)
+        self.colour_camera = ColourCamera(self.style.rgb_noise_sigma, self.style.white_balance,
+                                          self.style.blur_sigma_px)
+        self.depth_sensor = DepthSensor(self.style.depth_sensor)
         self.intrinsics = PinholeIntrinsics.from_fov(cfg.width, cfg.height,
                                                      self.style.fov_y_deg)
         self.home_camera_pose = styled_bin.camera_pose(self.style)
@@ -329,15 +333,11 @@ class PickingCell:
     def _styled_sensors(self, clean: _Render, rng: np.random.Generator
                         ) -> tuple[np.ndarray, np.ndarray]:
         """The style's colour camera and depth sensor applied to a clean render."""
-        style = self.style
-        colour = ColourCamera(style.rgb_noise_sigma, style.white_balance, style.blur_sigma_px)
-        rgb = colour.apply(clean.rgb, rng)
+        rgb = self.colour_camera.apply(clean.rgb, rng)
         if not self.config.depth_noise:
             return rgb, clean.depth.copy()
-        labels_glossy = {it.label for it in self.items.values() if it.glossy}
-        glossy = np.isin(clean.labels, list(labels_glossy)) if labels_glossy else None
-        depth = DepthSensor(style.depth_sensor).apply(clean.depth, clean.rgb,
-                                                      self.intrinsics, rng, glossy)
+        depth = self.depth_sensor.apply(clean.depth, clean.rgb, self.intrinsics, rng,
+                                        clean.glossy)
         return rgb, depth
 
     def _render_clean(self, pose: np.ndarray) -> _Render:
@@ -370,7 +370,10 @@ class PickingCell:
             lut[body] = item.label
         body_ids = np.where((seg >= 0) & (seg < lut.size), seg, lut.size - 1)
         labels = lut[body_ids]
-        return _Render(np.ascontiguousarray(rgba[..., :3]), depth, labels, pose.copy())
+        # the glossy items' pixels, once per render (the sensor models read them per frame)
+        shiny = [it.label for it in self.items.values() if it.glossy]
+        glossy = np.isin(labels, shiny) if shiny else None
+        return _Render(np.ascontiguousarray(rgba[..., :3]), depth, labels, pose.copy(), glossy)
 
     def outside_tray(self, margin_m: float = 0.01) -> np.ndarray:
         """``(H, W) bool`` pixels of the home camera outside the tray floor (shrunk by
