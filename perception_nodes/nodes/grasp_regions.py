@@ -25,13 +25,12 @@ from geometry_msgs.msg import PoseArray
 from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import MarkerArray
 
-from perception_nodes.core.floor_plane import parse_plane
 from perception_nodes.core.grasp_regions import (
     GraspParams,
     GripperLayout,
-    WorkspaceMask,
     plan_grasps,
 )
+from perception_nodes.ros.calibration import parse_floor_calibration
 from perception_nodes.ros.grasp_messages import DEFAULT_CUPS, candidate_markers, parse_pairs
 from perception_nodes.ros.image_conversion import (
     ImageConversionError,
@@ -98,11 +97,10 @@ class GraspRegionsNode(ManagedNode):
             cups = parse_pairs(params["cup_offsets_m"])
             self.layout = GripperLayout(tuple(map(tuple, cups)), params["cup_radius_m"],
                                         params["stroke_m"])
-            self.outside_workspace = WorkspaceMask(parse_pairs(params["workspace_polygon"]))
-            self.floor_plane = parse_plane(params["floor_plane"]) \
-                if params["floor_plane"] else None
         except ValueError as exc:
             raise ParameterValueError(str(exc)) from exc
+        self.floor_plane, self.outside_workspace = parse_floor_calibration(
+            params, optional_plane=True)
         self.grasp_params = GraspParams(
             params["yaw_steps"], params["yaw_period_deg"], params["max_plane_rms_m"],
             params["max_tilt_deg"], params["clearance_m"], min_confidence=params[

@@ -21,9 +21,7 @@ from dataclasses import replace
 import numpy as np
 from sensor_msgs.msg import CameraInfo, Image
 
-from perception_nodes.core.floor_plane import parse_plane
 from perception_nodes.core.geometric import GeometricParams
-from perception_nodes.core.grasp_regions import WorkspaceMask
 from perception_nodes.core.overlay import draw_label_overlay
 from perception_nodes.inference.geometric import GeometricSegmenter
 from perception_nodes.inference.onnx_model import resolve_model
@@ -35,7 +33,7 @@ from perception_nodes.inference.segmenter import (
     model_kind,
 )
 from perception_nodes.inference.superpixel import TUNED_CENTRE_THRESHOLD
-from perception_nodes.ros.grasp_messages import parse_pairs
+from perception_nodes.ros.calibration import parse_floor_calibration
 from perception_nodes.ros.image_conversion import (
     ImageConversionError,
     image_to_depth_m,
@@ -44,7 +42,7 @@ from perception_nodes.ros.image_conversion import (
 )
 from perception_nodes.ros.managed_node import ManagedNode, run_node
 from perception_nodes.ros.messages import intrinsics_from_camera_info
-from perception_nodes.ros.params import Param, ParameterValueError
+from perception_nodes.ros.params import Param
 from perception_nodes.ros.sync import Subscriber
 
 # sample_labels of a mode without latent samples: (1, 1, 1), zero
@@ -87,11 +85,7 @@ class SegmentationNode(ManagedNode):
     )
 
     def check_params(self, params: dict) -> None:
-        try:
-            self.floor = parse_plane(params["floor_plane"]) if params["floor_plane"] else None
-            self.workspace = WorkspaceMask(parse_pairs(params["workspace_polygon"]))
-        except ValueError as exc:
-            raise ParameterValueError(f"floor_plane / workspace_polygon: {exc}") from exc
+        self.floor, self.workspace = parse_floor_calibration(params, optional_plane=True)
 
     def __init__(self, **kwargs) -> None:
         super().__init__("segmentation", **kwargs)
