@@ -35,7 +35,6 @@ from perception_nodes.inference.segmenter import (
 from perception_nodes.inference.superpixel import TUNED_CENTRE_THRESHOLD
 from perception_nodes.ros.calibration import parse_floor_calibration
 from perception_nodes.ros.image_conversion import (
-    ImageConversionError,
     image_to_depth_m,
     image_to_rgb,
     numpy_to_image,
@@ -107,7 +106,7 @@ class SegmentationNode(ManagedNode):
             subs = [Subscriber(self, Image, "camera/color/image_raw", self.sub_qos),
                     Subscriber(self, Image, "camera/depth/image_raw", self.sub_qos),
                     Subscriber(self, CameraInfo, "camera/color/camera_info", self.sub_qos)]
-            self.synchroniser(subs, 10).registerCallback(self._on_rgbd)
+            self.synchroniser(subs, 10).registerCallback(self._on_frame)
             self.get_logger().info("mode geometric (no model), floor plane "
                                    f"{p['floor_plane'] or 'fitted per frame'}")
             return
@@ -122,34 +121,24 @@ class SegmentationNode(ManagedNode):
         self.health.info.update(model=name, provider=self.runner.provider, mode=p["mode"])
         self.get_logger().info(f"model {name} ({path}) on {self.runner.provider}, "
                                f"mode {p['mode']}")
-        self.create_subscription(Image, "camera/color/image_raw", self._on_image, self.sub_qos)
+        self.create_subscription(Image, "camera/color/image_raw", self._on_frame, self.sub_qos)
 
     def release_io(self) -> None:
         if getattr(self, "runner", None) is not None:
             self.runner.close()
 
-    def _on_image(self, msg: Image) -> None:
+    def _on_frame(self, msg: Image, depth_msg: Image | None = None,
+                  info: CameraInfo | None = None) -> None:
+        """A colour image (model modes), or an RGB-D frame matched by stamp (geometric)."""
         if not self.should_process():
             return
         start = time.monotonic()
         self.health.count("received")
         try:
             rgb = image_to_rgb(msg)
-        except ImageConversionError as exc:
-            self.drop_malformed("image", exc)
-            return
-        self._publish(msg.header, rgb, self.runner(rgb), start)
-
-    def _on_rgbd(self, msg: Image, depth_msg: Image, info: CameraInfo) -> None:
-        if not self.should_process():
-            return
-        start = time.monotonic()
-        self.health.count("received")
-        try:
-            rgb = image_to_rgb(msg)
-            out = self.geometric(image_to_depth_m(depth_msg, rgb.shape),
-                                 intrinsics_from_camera_info(info))
-        except (ImageConversionError, ValueError) as exc:
+            out = self.runner(rgb) if depth_msg is None else self.geometric(
+                image_to_depth_m(depth_msg, rgb.shape), intrinsics_from_camera_info(info))
+        except ValueError as exc:  # ImageConversionError included
             self.drop_malformed("frame", exc)
             return
         self._publish(msg.header, rgb, out, start)
