@@ -51,7 +51,7 @@ class MergingSampler:
         masks += [labels == 3, labels == 6]
         return InstancePrediction(np.array(masks), np.full(len(masks), 0.9, np.float32))
 
-    def __call__(self, rgb):
+    def __call__(self, rgb, height):
         labels = self.labels
         return SegmentationSamples(self.predict(labels, 1.0), self.predict(labels, 0.0),
                                    [self.predict(labels, 0.3) for _ in range(self.k)])

@@ -42,14 +42,35 @@ def preprocess(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
 
 
+def fill_missing_height(height: np.ndarray) -> np.ndarray:
+    """``(H, W) float32`` height with every non-finite pixel (a depth hole: glare, shadow,
+    the sensor's minimum range) given its nearest measured pixel's value, so a hole on an
+    item reads as the item and a hole on the floor as the floor; all zeros when nothing is
+    measured. Exact nearest (L2) by distance transform: O(H W)."""
+    height = np.asarray(height, np.float32)
+    bad = ~np.isfinite(height)
+    if not bad.any():
+        return height
+    if bad.all():
+        return np.zeros_like(height)
+    # each hole pixel learns the label of its nearest zero (= measured) pixel
+    _, nearest = cv2.distanceTransformWithLabels(bad.astype(np.uint8), cv2.DIST_L2, 5,
+                                                 labelType=cv2.DIST_LABEL_PIXEL)
+    good = ~bad
+    values = np.zeros(int(nearest.max()) + 1, np.float32)
+    values[nearest[good]] = height[good]
+    return np.where(bad, values[nearest], height).astype(np.float32)
+
+
 def preprocess_height(height: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """``(H, W) float32`` metres above the tray floor (NaN unknown) to the network's height
-    channel ``(1, 1, h, w) float32``: clipped to [0, ``HEIGHT_CLIP_M``] in units of
-    ``HEIGHT_UNIT_M``; unknown height reads as the floor (0); area resize to ``size``."""
+    channel ``(1, 1, h, w) float32``: holes filled from their nearest measured pixel
+    (:func:`fill_missing_height`), clipped to [0, ``HEIGHT_CLIP_M``] in units of
+    ``HEIGHT_UNIT_M``, area resize to ``size``."""
     height = np.asarray(height, np.float32)
     if height.ndim != 2:
         raise ValueError(f"expected an (H, W) height image, got {height.shape}")
-    x = np.clip(np.nan_to_num(height, nan=0.0, posinf=0.0, neginf=0.0), 0.0, HEIGHT_CLIP_M)
+    x = np.clip(fill_missing_height(height), 0.0, HEIGHT_CLIP_M)
     h, w = size
     if x.shape != (h, w):
         x = cv2.resize(x, (w, h), interpolation=cv2.INTER_AREA)
@@ -65,6 +86,17 @@ def preprocess_rgbh(rgb: np.ndarray, height: np.ndarray | None, size: tuple[int,
     if np.shape(height) != rgb.shape[:2]:
         raise ValueError(f"height {np.shape(height)} not aligned with the image {rgb.shape}")
     return np.concatenate([preprocess(rgb, size), preprocess_height(height, size)], axis=1)
+
+
+def network_input(rgb: np.ndarray, height: np.ndarray | None, size: tuple[int, int],
+                  channels: int) -> np.ndarray:
+    """The input of a model that reads ``channels``: 3, colour (:func:`preprocess`; a
+    height given is not used), or 4, colour and height (:func:`preprocess_rgbh`)."""
+    if channels == 3:
+        return preprocess(rgb, size)
+    if channels == 4:
+        return preprocess_rgbh(rgb, height, size)
+    raise ValueError(f"models read 3 (RGB) or 4 (RGB-H) channels, not {channels}")
 
 
 def grid_labels(labels: np.ndarray, stride: int) -> np.ndarray:

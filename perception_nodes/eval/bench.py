@@ -199,12 +199,14 @@ def bench_segmentation(width: int = 640, height: int = 480, repeats: int = 30) -
         baseline = SegmenterRunner(resolve_model("baseline_segmenter"), "auto")
     except ModelError as exc:
         return {"error": str(exc)}
-    rgb = _sim_frame(width, height)
+    rgb, above = _sim_frame(width, height)
     out = {"size": f"{width}x{height}", "provider": latent.provider, "num_samples": 8,
-           "measures": "image in, label + confidence images out (what the node publishes)"}
+           "inputs": "RGB-D" if latent.needs_height else "RGB",
+           "measures": "image (and height) in, label + confidence images out (what the node "
+           "publishes)"}
 
     def segment(runner: SegmenterRunner, mode: str) -> None:
-        label_image(run_mode(runner, rgb, mode), rgb.shape[:2], 0.3, rgb)
+        label_image(run_mode(runner, rgb, mode, height=above), rgb.shape[:2], 0.3, rgb)
 
     runners = {mode: baseline if mode == "baseline" else latent for mode in MODES}
     latencies: dict[str, list[float]] = {mode: [] for mode in MODES}
@@ -224,11 +226,16 @@ def bench_segmentation(width: int = 640, height: int = 480, repeats: int = 30) -
     return out
 
 
-def _sim_frame(width: int, height: int) -> np.ndarray:
-    from perception_nodes.sim.cell import CellConfig, PickingCell
+def _sim_frame(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """One test-split frame: ``rgb`` and its height above the calibrated floor (metres)."""
+    from perception_nodes.core.floor_plane import height_above_plane
+    from perception_nodes.sim.cell import PickingCell
+    from perception_nodes.sim.dataset import split_config
 
-    with PickingCell(CellConfig(width=width, height=height), seed=200_000) as cell:
-        return cell.render().rgb
+    with PickingCell(split_config("test", width, height), seed=200_000) as cell:
+        frame = cell.render()
+        return frame.rgb, height_above_plane(frame.depth, frame.intrinsics,
+                                             cell.floor_plane())
 
 
 def bench_superpixel(width: int = 640, height: int = 480, repeats: int = 50) -> dict:
@@ -241,7 +248,7 @@ def bench_superpixel(width: int = 640, height: int = 480, repeats: int = 50) -> 
     from perception_nodes.inference.onnx_model import ModelError, resolve_model
     from perception_nodes.inference.superpixel import SuperpixelRunner
 
-    rgb = _sim_frame(width, height)
+    rgb, above = _sim_frame(width, height)
     out: dict = {"size": f"{width}x{height}", "cell": 8}
 
     def opencv_slic() -> None:
@@ -269,9 +276,9 @@ def bench_superpixel(width: int = 640, height: int = 480, repeats: int = 50) -> 
         return out
     out["provider"] = runners["superpixel_segmenter"].provider
     for name, runner in runners.items():
-        out[f"instances_{name}"] = len(runner.segment(rgb).scores)
+        out[f"instances_{name}"] = len(runner.segment(rgb, height=above).scores)
         out[f"end_to_end_{name}"] = _time_calls(
-            lambda r=runner: r.segment(rgb), repeats)
+            lambda r=runner: r.segment(rgb, height=above), repeats)
         runner.close()
     return out
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from perception_nodes.core.floor_plane import height_above_plane
 from perception_nodes.core.grasp_regions import (
     GraspParams,
     plan_grasps,
@@ -93,7 +94,9 @@ class Perception:
                 None, None
         if self.segmenter is None:
             return frame.labels, None, None
-        out = self.segmenter(frame.rgb)
+        height = height_above_plane(frame.depth, frame.intrinsics, floor) \
+            if self.segmenter.needs_height else None
+        out = self.segmenter(frame.rgb, height)
         return out.labels, out.confidence, out.samples
 
 

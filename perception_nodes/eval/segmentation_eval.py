@@ -43,7 +43,8 @@ class SegmentationSamples:
     samples: list[InstancePrediction]
 
 
-Sampler = Callable[[np.ndarray], SegmentationSamples]
+# (rgb (H, W, 3) uint8, height (H, W) float32 metres above the floor or None) -> samples
+Sampler = Callable[[np.ndarray, np.ndarray | None], SegmentationSamples]
 
 
 def method_predictions(out: SegmentationSamples, confidence_p: float = 0.9,
@@ -74,16 +75,14 @@ def geometric_prediction(scene: dict[str, np.ndarray]) -> tuple[np.ndarray, np.n
     scene: the floor plane from the camera pose when the scene has one (the cell's
     calibration), else fitted to the frame; the bin floor polygon as the workspace."""
     from perception_nodes.core.camera_model import PinholeIntrinsics
-    from perception_nodes.core.geometric import floor_plane_from_pose
     from perception_nodes.core.grasp_regions import WorkspaceMask, outside_polygon
     from perception_nodes.inference.geometric import GeometricSegmenter
-    from perception_nodes.sim.styled_bin import FLOOR_TOP_M
+    from perception_nodes.sim.dataset import scene_floor_plane
 
     depth = scene["depth"]
     intrinsics = PinholeIntrinsics.from_matrix(scene["camera_k"], depth.shape[1],
                                                depth.shape[0])
-    plane = floor_plane_from_pose(scene["camera_pose"], FLOOR_TOP_M) \
-        if "camera_pose" in scene else None  # None: fitted to the frame
+    plane = scene_floor_plane(scene) if "camera_pose" in scene else None  # None: fitted
     inside = ~outside_polygon(depth.shape, scene["floor_polygon"]) \
         if "floor_polygon" in scene else None
     out = GeometricSegmenter(None, WorkspaceMask(np.zeros((0, 2))))(depth, intrinsics, plane,
@@ -105,6 +104,8 @@ def evaluate(scenes: Iterable[dict[str, np.ndarray]], sampler: Sampler,
     ``scene -> (masks, scores)`` at image resolution) get rows too. ``upsample``: how the
     model's grid masks reach the image, ``superpixel`` (what the node publishes) or
     ``nearest`` (as before 2026-11-30)."""
+    from perception_nodes.sim.dataset import scene_height
+
     extra = extra or {}
     methods = (*METHODS, *extra)
     evaluators = {m: InstanceEvaluator() for m in methods}
@@ -117,7 +118,7 @@ def evaluate(scenes: Iterable[dict[str, np.ndarray]], sampler: Sampler,
     for scene in scenes:
         gt = labels_to_masks(scene["labels"])
         radius = gripper_radius_px(scene["camera_k"], scene["depth"])
-        out = sampler(scene["rgb"])
+        out = sampler(scene["rgb"], scene_height(scene) if "camera_pose" in scene else None)
         size = scene["labels"].shape
         for method, pred in method_predictions(out, confidence_p).items():
             # post-processing ran on the model's grid; the image gets it as the node does
@@ -209,9 +210,9 @@ def onnx_sampler(latent_path: str, baseline_path: str, num_samples: int = 8, see
     latent = SegmenterRunner(latent_path, providers, seed)
     baseline = SegmenterRunner(baseline_path, providers, seed)
 
-    def sample(rgb: np.ndarray) -> SegmentationSamples:
-        prior_mean, samples = latent.predict(rgb, num_samples)
-        return SegmentationSamples(baseline.predict(rgb, 0)[0], prior_mean, samples)
+    def sample(rgb: np.ndarray, height: np.ndarray | None) -> SegmentationSamples:
+        prior_mean, samples = latent.predict(rgb, num_samples, height)
+        return SegmentationSamples(baseline.predict(rgb, 0, height)[0], prior_mean, samples)
 
     return sample
 

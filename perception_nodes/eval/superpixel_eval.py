@@ -110,6 +110,7 @@ def evaluate_variants(scenes: Iterable[dict[str, np.ndarray]], model_path: str,
                       variants: dict[str, tuple[bool, str]] | None = None) -> dict:
     """superpixel one-shot Table I on scenes (``rgb``, ``labels``): mAP@50, mAP, ms per stage."""
     from perception_nodes.inference.superpixel import SuperpixelRunner
+    from perception_nodes.sim.dataset import scene_height
 
     variants = VARIANTS if variants is None else variants
     runners = {name: SuperpixelRunner(model_path, providers, centres, up, centre_threshold)
@@ -119,8 +120,9 @@ def evaluate_variants(scenes: Iterable[dict[str, np.ndarray]], model_path: str,
     n = 0
     for scene in scenes:
         gt = labels_to_masks(scene["labels"])
+        height = scene_height(scene) if "camera_pose" in scene else None
         for name, runner in runners.items():
-            result = runner.segment(scene["rgb"])
+            result = runner.segment(scene["rgb"], height=height)
             masks = result.labels[None] == np.arange(1, len(result.scores) + 1)[:, None, None]
             evaluators[name].add(masks, result.scores, gt)
             for stage, s in result.seconds.items():

@@ -67,7 +67,7 @@ class AnomalyDetector:
         """``(score, height)`` of a frame: ``(H, W, 3) uint8`` RGB, ``(H, W)`` depth in metres
         (NaN invalid), the floor plane ``(4,)`` in the optical frame."""
         height = height_above_plane(depth, intrinsics, floor_plane)
-        claim = self.segmenter.predict_claim(rgb, self.num_samples)
+        claim = self.segmenter.predict_claim(rgb, self.num_samples, height)
         return anomaly_score(claim, occupancy(height), ignore), height
 
     def segmenter_for(self, rgb: np.ndarray, height: np.ndarray):

@@ -1,7 +1,8 @@
 """The geometric mode at run time: one RGB-D frame to what the segmentation node publishes.
 
 No model: ``core.geometric`` on the frame's depth, with the cell's calibrated floor plane
-(or a plane fitted to each frame when the cell has none) and its workspace polygon.
+(or a plane fitted to each frame when the cell has none) and its workspace polygon. The same
+floor gives RGB-H models their height channel (:func:`height_for_frame`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from perception_nodes.core.camera_model import PinholeIntrinsics
+from perception_nodes.core.floor_plane import height_above_plane
 from perception_nodes.core.geometric import (
     GeometricParams,
     ransac_floor_plane,
@@ -16,6 +18,23 @@ from perception_nodes.core.geometric import (
 )
 from perception_nodes.core.grasp_regions import WorkspaceMask
 from perception_nodes.inference.segmenter import Segmentation
+
+
+def floor_for_frame(depth: np.ndarray, intrinsics: PinholeIntrinsics,
+                    plane: np.ndarray | None, seed: int = 0) -> np.ndarray:
+    """The calibrated floor ``plane`` ``(nx, ny, nz, d)`` (optical frame), or, when the cell
+    has none (None), one fitted to this frame's depth by seeded RANSAC."""
+    if plane is not None:
+        return plane
+    return ransac_floor_plane(depth, intrinsics, np.random.default_rng(seed))
+
+
+def height_for_frame(depth: np.ndarray, intrinsics: PinholeIntrinsics,
+                     plane: np.ndarray | None, seed: int = 0) -> np.ndarray:
+    """``(H, W) float32`` metres above :func:`floor_for_frame` (NaN where depth is
+    invalid): the height channel of RGB-H models."""
+    return height_above_plane(depth, intrinsics, floor_for_frame(depth, intrinsics, plane,
+                                                                 seed))
 
 
 class GeometricSegmenter:
@@ -39,9 +58,8 @@ class GeometricSegmenter:
                  ) -> Segmentation:
         """One frame; ``plane`` and ``inside`` (``(H, W) bool`` workspace) override the
         calibration given at construction (a camera that moves with every scene)."""
-        plane = plane if plane is not None else self.plane
-        if plane is None:
-            plane = ransac_floor_plane(depth, intrinsics, np.random.default_rng(self.seed))
+        plane = floor_for_frame(depth, intrinsics, plane if plane is not None else self.plane,
+                                self.seed)
         inside = self.workspace.inside(depth.shape) if inside is None else inside
         labels, scores = segment_geometric(depth, intrinsics, plane, self.params, inside)
         return Segmentation(labels, np.ones(labels.shape, np.float32), scores)

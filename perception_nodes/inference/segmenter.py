@@ -21,7 +21,7 @@ from perception_nodes.core.confidence_masks import (
     union_nms,
 )
 from perception_nodes.core.grid_slic import grid_superpixels, upsample_grid
-from perception_nodes.core.instance_encoding import decode_instance_labels, preprocess
+from perception_nodes.core.instance_encoding import decode_instance_labels, network_input
 from perception_nodes.inference.onnx_model import OnnxModel
 
 MODES = ("confidence_mask", "union_nms", "prior_mean", "baseline")
@@ -53,7 +53,7 @@ class SegmenterRunner:
                  decode: DecodeParams | None = None, threads: int = 0) -> None:
         self.model = OnnxModel(path, providers, threads)
         shape = self.model.inputs["image"][0]
-        self.input_size = (int(shape[2]), int(shape[3]))
+        self.channels, self.input_size = int(shape[1]), (int(shape[2]), int(shape[3]))
         self.latent_dim = int(self.model.inputs["eps"][0][1])
         self.rng = np.random.default_rng(seed)
         self.decode = decode or DecodeParams()
@@ -62,60 +62,72 @@ class SegmenterRunner:
     def provider(self) -> str:
         return self.model.provider
 
-    def _run(self, rgb: np.ndarray, num_samples: int, prior_mean: bool
-             ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    @property
+    def needs_height(self) -> bool:
+        """Whether the model reads height above the floor beside colour (RGB-H)."""
+        return self.channels == 4
+
+    def _run(self, rgb: np.ndarray, height: np.ndarray | None, num_samples: int,
+             prior_mean: bool) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
         """One model call: raw outputs ``(K, 4, h, w)``, grid labels ``(K, h, w)`` and scores
         of the prior mean (unless ``prior_mean`` is False) and ``num_samples`` draws."""
         draws = self.rng.standard_normal((num_samples, self.latent_dim), dtype=np.float32)
         eps = np.concatenate([np.zeros((1, self.latent_dim), np.float32), draws]) \
             if prior_mean else draws
-        out = self.model.run({"image": preprocess(rgb, self.input_size), "eps": eps})["out"]
+        image = network_input(rgb, height, self.input_size, self.channels)
+        out = self.model.run({"image": image, "eps": eps})["out"]
         d = self.decode
         decoded = [decode_instance_labels(o[0], o[1], o[2:4], d.fg_threshold,
                                           d.centre_threshold, d.max_vote_distance)
                    for o in out]
         return out, np.stack([lab for lab, _ in decoded]), [s for _, s in decoded]
 
-    def predict_labels(self, rgb: np.ndarray, num_samples: int, prior_mean: bool = True
+    def predict_labels(self, rgb: np.ndarray, num_samples: int, prior_mean: bool = True,
+                       height: np.ndarray | None = None
                        ) -> tuple[np.ndarray, list[np.ndarray]]:
         """The prior mean (unless ``prior_mean`` is False) and ``num_samples`` draws of an
         ``(H, W, 3) uint8`` image as grid label images ``(1 + k, h, w) int32`` (``(k, h, w)``
-        without the prior mean; ``h, w`` = the model input / 4) with their scores."""
-        _, labels, scores = self._run(rgb, num_samples, prior_mean)
+        without the prior mean; ``h, w`` = the model input / 4) with their scores.
+        ``height``: ``(H, W) float32`` metres above the floor (NaN unknown), which RGB-H
+        models need (``needs_height``) and colour models ignore."""
+        _, labels, scores = self._run(rgb, height, num_samples, prior_mean)
         return labels, scores
 
-    def predict_claim(self, rgb: np.ndarray, num_samples: int) -> np.ndarray:
+    def predict_claim(self, rgb: np.ndarray, num_samples: int,
+                      height: np.ndarray | None = None) -> np.ndarray:
         """``(H, W) float32``: how much the prior mean and ``num_samples`` latent draws claim
         each pixel of the image as a known item (``core.anomaly.known_item_claim``, bilinear
         from the grid)."""
-        out, labels, scores = self._run(rgb, num_samples, True)
+        out, labels, scores = self._run(rgb, height, num_samples, True)
         claim = known_item_claim(1.0 / (1.0 + np.exp(-out[:, 0])), labels, scores)
         h, w = rgb.shape[:2]
         return cv2.resize(claim, (w, h), interpolation=cv2.INTER_LINEAR)
 
-    def predict(self, rgb: np.ndarray, num_samples: int
+    def predict(self, rgb: np.ndarray, num_samples: int, height: np.ndarray | None = None
                 ) -> tuple[InstancePrediction, list[InstancePrediction]]:
-        """``(prior mean, [k samples])`` of an ``(H, W, 3) uint8`` image as masks on the
-        network's grid (see :func:`label_image` for image resolution)."""
-        labels, scores = self.predict_labels(rgb, num_samples)
+        """``(prior mean, [k samples])`` of an ``(H, W, 3) uint8`` image (and its height, see
+        :meth:`predict_labels`) as masks on the network's grid (see :func:`label_image` for
+        image resolution)."""
+        labels, scores = self.predict_labels(rgb, num_samples, height=height)
         preds = [InstancePrediction(lab[None] == np.arange(1, len(s) + 1)[:, None, None], s)
                  for lab, s in zip(labels, scores, strict=True)]
         return preds[0], preds[1:]
 
 
 def run_mode(runner: SegmenterRunner, rgb: np.ndarray, mode: str, num_samples: int = 8,
-             confidence_p: float = 0.9, nms_iou: float = 0.5) -> InstancePrediction:
+             confidence_p: float = 0.9, nms_iou: float = 0.5,
+             height: np.ndarray | None = None) -> InstancePrediction:
     """Instances of ``rgb`` by ``mode`` (``MODES``; ``baseline`` and ``prior_mean`` decode
     one hypothesis, the others ``num_samples`` draws), on the network's grid: bring them to
     the image with :func:`label_image` (or ``resize_prediction`` for masks)."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; one of {MODES}")
     if mode in ("prior_mean", "baseline"):
-        return runner.predict(rgb, 0)[0]
+        return runner.predict(rgb, 0, height)[0]
     if mode == "confidence_mask":
-        labels, scores = runner.predict_labels(rgb, num_samples, prior_mean=False)
+        labels, scores = runner.predict_labels(rgb, num_samples, False, height)
         return confidence_masks_from_labels(labels, scores, confidence_p)
-    _, samples = runner.predict(rgb, num_samples)
+    _, samples = runner.predict(rgb, num_samples, height)
     pooled = np.concatenate([s.masks for s in samples])
     return union_nms(pooled, np.concatenate([s.scores for s in samples]), nms_iou)
 
@@ -134,15 +146,16 @@ class Segmentation:
 
 
 def segment(runner: SegmenterRunner, rgb: np.ndarray, mode: str, num_samples: int = 8,
-            confidence_p: float = 0.9, score_threshold: float = 0.3) -> Segmentation:
+            confidence_p: float = 0.9, score_threshold: float = 0.3,
+            height: np.ndarray | None = None) -> Segmentation:
     """:func:`run_mode` brought to the image's resolution, with the samples it drew (the
     grasp planner's double-pick risk reads them)."""
     if mode == "confidence_mask":
-        samples, scores = runner.predict_labels(rgb, num_samples, prior_mean=False)
+        samples, scores = runner.predict_labels(rgb, num_samples, False, height)
         pred = confidence_masks_from_labels(samples, scores, confidence_p)
         labels, confidence, kept = label_image(pred, rgb.shape[:2], score_threshold, rgb)
         return Segmentation(labels, confidence, kept, samples.astype(np.uint16))
-    pred = run_mode(runner, rgb, mode, num_samples, confidence_p)
+    pred = run_mode(runner, rgb, mode, num_samples, confidence_p, height=height)
     labels, confidence, kept = label_image(pred, rgb.shape[:2], score_threshold, rgb)
     return Segmentation(labels, confidence, kept)
 
@@ -215,12 +228,19 @@ class ModeSegmenter:
     def provider(self) -> str:
         return self.runner.provider
 
-    def __call__(self, rgb: np.ndarray) -> Segmentation:
+    @property
+    def needs_height(self) -> bool:
+        """Whether the mode's model reads height above the floor (call with ``height``)."""
+        return self.runner.needs_height
+
+    def __call__(self, rgb: np.ndarray, height: np.ndarray | None = None) -> Segmentation:
+        """One ``(H, W, 3) uint8`` image (with its ``(H, W)`` height in metres above the
+        floor, NaN unknown, for RGB-H models) to what the node publishes."""
         if self.mode == "superpixel":
-            result = self.runner.segment(rgb)
+            result = self.runner.segment(rgb, height=height)
             return Segmentation(result.labels, np.ones(result.labels.shape, np.float32),
                                 result.scores)  # one hypothesis: full confidence
-        return segment(self.runner, rgb, self.mode, *self.options)
+        return segment(self.runner, rgb, self.mode, *self.options, height=height)
 
     def close(self) -> None:
         close = getattr(self.runner, "close", None)

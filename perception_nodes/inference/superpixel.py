@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from perception_nodes.core.grid_slic import grid_slic, upsample_grid
-from perception_nodes.core.instance_encoding import preprocess
+from perception_nodes.core.instance_encoding import network_input
 from perception_nodes.core.superpixel_instances import (
     GridInstances,
     bilinear_label_image,
@@ -78,7 +78,7 @@ class SuperpixelRunner:
         self.parallel = parallel
         self.model = OnnxModel(path, providers, threads=1 if parallel else threads)
         shape = self.model.inputs["image"][0]
-        self.input_size = (int(shape[2]), int(shape[3]))
+        self.channels, self.input_size = int(shape[1]), (int(shape[2]), int(shape[3]))
         self.centres, self.upsampling = centres, upsampling
         self.centre_threshold = centre_threshold
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="superpixels")
@@ -86,6 +86,11 @@ class SuperpixelRunner:
     @property
     def provider(self) -> str:
         return self.model.provider
+
+    @property
+    def needs_height(self) -> bool:
+        """Whether the model reads height above the floor beside colour (RGB-H)."""
+        return self.channels == 4
 
     def _superpixels(self, rgb: np.ndarray, grid: tuple[int, int]
                      ) -> tuple[np.ndarray, float]:
@@ -96,16 +101,20 @@ class SuperpixelRunner:
             cv2.resize(rgb, (size[1], size[0]), interpolation=cv2.INTER_AREA)
         return grid_slic(image, cell), time.perf_counter() - start
 
-    def segment(self, rgb: np.ndarray, score_threshold: float = 0.0) -> SuperpixelResult:
+    def segment(self, rgb: np.ndarray, score_threshold: float = 0.0,
+                height: np.ndarray | None = None) -> SuperpixelResult:
         """Instances of an ``(H, W, 3) uint8`` RGB image at its own resolution; those scoring
-        below ``score_threshold`` are dropped (on the grid) and the rest renumbered 1..N."""
+        below ``score_threshold`` are dropped (on the grid) and the rest renumbered 1..N.
+        ``height``: ``(H, W) float32`` metres above the floor (NaN unknown) for RGB-H
+        models."""
         h, w = rgb.shape[:2]
         grid = (self.input_size[0] // 4, self.input_size[1] // 4)
         pending = None
         if self.upsampling == "superpixel" and self.parallel:
             pending = self.pool.submit(self._superpixels, rgb, grid)
         start = time.perf_counter()
-        out = self.model.run({"image": preprocess(rgb, self.input_size)})["out"][0]
+        image = network_input(rgb, height, self.input_size, self.channels)
+        out = self.model.run({"image": image})["out"][0]
         seconds = {"network": time.perf_counter() - start}
         start = time.perf_counter()
         inst = cluster_with_centres(out, centre_threshold=self.centre_threshold) \

@@ -41,6 +41,17 @@ def training_parser(prog: str, doc: str | None, presets: dict, data: str, width:
     return ap
 
 
+def add_scene_input_args(ap: argparse.ArgumentParser) -> None:
+    """``--inputs`` and ``--augment`` of the scene-trained instance models (latent,
+    baseline, superpixel)."""
+    ap.add_argument("--inputs", choices=("rgb", "rgbh"), default="rgb",
+                    help="what the model reads: colour, or colour and height above the "
+                    "scene's calibrated floor (core.instance_encoding.network_input)")
+    ap.add_argument("--augment", choices=("basic", "full"), default="basic",
+                    help="training augmentation (learning/augment.py): basic = flips and "
+                    "brightness; full adds colour jitter, blur, noise, zoom-crop, depth holes")
+
+
 def run_config(args: argparse.Namespace, presets: dict, size_key: str, **extra) -> dict:
     """The preset, overridden by explicit arguments, plus the common ones and ``extra``:
     what the checkpoint records."""
@@ -50,6 +61,9 @@ def run_config(args: argparse.Namespace, presets: dict, size_key: str, **extra) 
     cfg.update(preset=args.preset, data=args.data, split=args.split, out=args.out,
                seed=args.seed,
                width=args.width, threads=args.threads, **extra)
+    # recorded only when not the default, so earlier runs' configs read as they were
+    cfg.update({k: getattr(args, k) for k, default in (("inputs", "rgb"), ("augment", "basic"))
+                if getattr(args, k, default) != default})
     return cfg
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from perception_nodes.inference.onnx_model import OnnxModel
-from perception_nodes.learning.model import LatentSegmenter, SamplingExport
+from perception_nodes.learning.model import CHANNELS, LatentSegmenter, SamplingExport
 
 OPSET = 17
 
@@ -17,15 +17,17 @@ def load_checkpoint(path: Path | str) -> tuple[LatentSegmenter, dict]:
     """The model of a checkpoint and the checkpoint's dict (args, input size, step)."""
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     args = ckpt["args"]
-    model = LatentSegmenter(latent_dim=args["latent_dim"], width=args["width"])
+    model = LatentSegmenter(latent_dim=args["latent_dim"], width=args["width"],
+                            in_channels=CHANNELS[args.get("inputs", "rgb")])
     model.load_state_dict(ckpt["model"])
     return model.eval(), ckpt
 
 
 def export_onnx(model: LatentSegmenter, input_size: tuple[int, int], path: Path | str,
                 check_samples: int = 4, tolerance: float = 1e-3) -> float:
-    """Export ``image (1, 3, H, W)``, ``eps (K, d)`` -> ``out (K, 4, H/4, W/4)`` with K
-    dynamic, then run the file in ONNX Runtime on a seeded image and compare with torch.
+    """Export ``image (1, C, H, W)`` (C: the model's input channels), ``eps (K, d)`` ->
+    ``out (K, 4, H/4, W/4)`` with K dynamic, then run the file in ONNX Runtime on a seeded
+    image and compare with torch.
 
     Returns the largest absolute difference; raises RuntimeError above ``tolerance``.
     """
@@ -33,8 +35,8 @@ def export_onnx(model: LatentSegmenter, input_size: tuple[int, int], path: Path 
     wrapper = SamplingExport(model).eval()
     h, w = input_size
     d = max(1, model.latent_dim)
-    image = torch.from_numpy(np.random.default_rng(0).standard_normal((1, 3, h, w),
-                                                                      dtype=np.float32))
+    image = torch.from_numpy(np.random.default_rng(0).standard_normal(
+        (1, model.in_channels, h, w), dtype=np.float32))
     eps = torch.from_numpy(np.random.default_rng(1).standard_normal((check_samples, d),
                                                                     dtype=np.float32))
     return export_checked(wrapper, {"image": image, "eps": eps}, path, tolerance,

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from torch.nn import functional as fn
 
 STRIDE = 4
+CHANNELS = {"rgb": 3, "rgbh": 4}  # input channels of a model by what it reads
 
 
 def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
@@ -114,12 +115,14 @@ class Encoder(nn.Module):
 
 
 class LatentSegmenter(nn.Module):
-    """Backbone once per image; latent-conditioned head per sample."""
+    """Backbone once per image; latent-conditioned head per sample. ``in_channels`` 3 reads
+    colour, 4 colour and height above the floor (``core.instance_encoding.network_input``)."""
 
-    def __init__(self, latent_dim: int = 64, width: int = 64, head_width: int = 32) -> None:
+    def __init__(self, latent_dim: int = 64, width: int = 64, head_width: int = 32,
+                 in_channels: int = 3) -> None:
         super().__init__()
-        self.latent_dim, self.width = latent_dim, width
-        self.backbone = Backbone(width)
+        self.latent_dim, self.width, self.in_channels = latent_dim, width, in_channels
+        self.backbone = Backbone(width, in_channels)
         # the per-sample part is kept narrow: k samples must cost little more than one
         self.fuse_features = nn.Conv2d(width, head_width, 1)
         if latent_dim:

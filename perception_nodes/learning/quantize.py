@@ -22,14 +22,20 @@ from onnxruntime.quantization import (
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from perception_nodes.core.instance_encoding import preprocess
+from perception_nodes.core.instance_encoding import network_input
 from perception_nodes.inference.onnx_model import OnnxModel
-from perception_nodes.sim.dataset import load_scene
+from perception_nodes.sim.dataset import load_scene, scene_height
+
+
+def _feeds(path: Path, size: tuple[int, int], channels: int) -> dict[str, np.ndarray]:
+    scene = load_scene(path)
+    height = scene_height(scene) if channels == 4 else None
+    return {"image": network_input(scene["rgb"], height, size, channels)}
 
 
 class _Scenes(CalibrationDataReader):
-    def __init__(self, paths: list[Path], size: tuple[int, int]) -> None:
-        self.feeds = iter([{"image": preprocess(load_scene(p)["rgb"], size)} for p in paths])
+    def __init__(self, paths: list[Path], size: tuple[int, int], channels: int) -> None:
+        self.feeds = iter([_feeds(p, size, channels) for p in paths])
 
     def get_next(self) -> dict | None:
         return next(self.feeds, None)
@@ -42,17 +48,19 @@ def quantize_run(run_dir: Path, out_dir: Path, data_root: Path, scenes: int = 32
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     source = run_dir / "model.onnx"
-    size = tuple(int(d) for d in OnnxModel(source, "cpu").inputs["image"][0][2:])
+    shape = OnnxModel(source, "cpu").inputs["image"][0]
+    channels, size = int(shape[1]), (int(shape[2]), int(shape[3]))
     paths = sorted((Path(data_root) / split).glob("scene_*.npz"))[:scenes]
     if len(paths) < scenes:
         raise FileNotFoundError(f"{scenes} training scenes needed in {data_root}/{split}")
     pre, tmp = out_dir / "pre.onnx", out_dir / "model.onnx.tmp"
     quant_pre_process(str(source), str(pre))
-    quantize_static(str(pre), str(tmp), _Scenes(paths, size), quant_format=QuantFormat.QDQ,
+    quantize_static(str(pre), str(tmp), _Scenes(paths, size, channels),
+                    quant_format=QuantFormat.QDQ,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                     per_channel=True)
     pre.unlink()
-    feeds = {"image": preprocess(load_scene(paths[0])["rgb"], size)}
+    feeds = _feeds(paths[0], size, channels)
     diff = float(np.abs(OnnxModel(tmp, "cpu").run(feeds)["out"] -
                         OnnxModel(source, "cpu").run(feeds)["out"]).max())
     tmp.replace(out_dir / "model.onnx")

@@ -35,11 +35,14 @@ def _decoder(width: int, cout: int) -> nn.Sequential:
 
 class SuperpixelSegmenter(nn.Module):
     """Encoder once, three decoders: ``semantic (B, 2, h, w)`` logits, ``centre (B, 1, h, w)``
-    logits and ``embedding (B, 32, h, w)`` on the stride-4 grid."""
+    logits and ``embedding (B, 32, h, w)`` on the stride-4 grid, from ``in_channels`` 3
+    (colour) or 4 (colour and height above the floor)."""
 
-    def __init__(self, width: int = 64, embed_dim: int = EMBED_DIM) -> None:
+    def __init__(self, width: int = 64, embed_dim: int = EMBED_DIM, in_channels: int = 3
+                 ) -> None:
         super().__init__()
-        self.backbone = Backbone(width)
+        self.in_channels = in_channels
+        self.backbone = Backbone(width, in_channels)
         self.semantic = _decoder(width, 2)
         self.centre = _decoder(width, 1)
         self.embedding = _decoder(width, embed_dim)

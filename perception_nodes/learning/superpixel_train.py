@@ -17,9 +17,10 @@ import numpy as np
 import torch
 
 from perception_nodes.core.grid_slic import grid_slic, superpixel_targets
-from perception_nodes.core.instance_encoding import instance_centres, preprocess
-from perception_nodes.learning.data import SceneDataset, load_training_scene
+from perception_nodes.core.instance_encoding import instance_centres
+from perception_nodes.learning.data import SceneDataset
 from perception_nodes.learning.engine import (
+    add_scene_input_args,
     fit,
     run_config,
     save_checkpoint,
@@ -28,7 +29,7 @@ from perception_nodes.learning.engine import (
     write_summary,
 )
 from perception_nodes.learning.export import export_checked
-from perception_nodes.learning.model import STRIDE
+from perception_nodes.learning.model import CHANNELS, STRIDE
 from perception_nodes.learning.superpixel_model import (
     DELTA_R,
     GAMMA_REG,
@@ -60,12 +61,12 @@ def grid_targets(rgb: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
 
 
 class SuperpixelScenes(SceneDataset):
-    """Scenes of one split folder with superpixel one-shot's grid targets; seeded flips, gain."""
+    """Scenes of one split folder with superpixel one-shot's grid targets, augmented as the
+    latent model's (``SceneDataset``)."""
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        rng = np.random.default_rng([self.seed, self.epoch, index])
-        rgb, labels = load_training_scene(self.paths[index], self.input_size, rng)
-        return {"image": torch.from_numpy(preprocess(rgb, self.input_size)[0]),
+        rgb, labels, height = self.scene_rgbh(index)
+        return {"image": self.image(rgb, height),
                 **{k: torch.from_numpy(v) for k, v in grid_targets(rgb, labels).items()}}
 
 
@@ -81,8 +82,10 @@ def losses(model: SuperpixelSegmenter, batch: dict[str, torch.Tensor]) -> dict[s
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return training_parser("perception train-superpixel", __doc__, PRESETS, "data/sim", 64,
-                           "scenes", "training scenes")
+    ap = training_parser("perception train-superpixel", __doc__, PRESETS, "data/sim", 64,
+                         "scenes", "training scenes")
+    add_scene_input_args(ap)
+    return ap
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -93,19 +96,22 @@ def main(argv: list[str] | None = None) -> dict:
     folder = Path(cfg["data"]) / cfg["split"]
     if cfg["preset"] == "smoke" and not any(folder.glob("scene_*.npz")):
         generate(cfg["data"], cfg["split"], cfg["scenes"], width=size[1], height=size[0])
-    data = SuperpixelScenes(folder, size, augment=True, seed=cfg["seed"])
+    data = SuperpixelScenes(folder, size, augment=True, seed=cfg["seed"],
+                            inputs=cfg.get("inputs", "rgb"),
+                            augmentation=cfg.get("augment", "basic"))
     data.paths = data.paths[: cfg["scenes"]]
-    model = SuperpixelSegmenter(width=cfg["width"]).train()
+    model = SuperpixelSegmenter(width=cfg["width"],
+                                in_channels=CHANNELS[cfg.get("inputs", "rgb")]).train()
     log, steps, seconds = fit(model, data, cfg, lambda m, batch, step: losses(m, batch))
     save_checkpoint(model, cfg, size, steps, out)
     diff = export_grid_model(model.eval(), size, out / "model.onnx")
     return write_summary(out, cfg, steps, seconds, diff, log)
 
 def export_grid_model(model: SuperpixelSegmenter, size: tuple[int, int], path: Path) -> float:
-    """ONNX (``image (1, 3, h, w)`` -> ``out (1, 34, h/4, w/4)``), then one ONNX Runtime
+    """ONNX (``image (1, C, h, w)`` -> ``out (1, 34, h/4, w/4)``), then one ONNX Runtime
     check against torch; returns the largest absolute difference."""
     image = torch.from_numpy(np.random.default_rng(0).standard_normal(
-        (1, 3, *size)).astype(np.float32))
+        (1, model.in_channels, *size)).astype(np.float32))
     return export_checked(GridExport(model), {"image": image}, path)
 
 

@@ -3,6 +3,7 @@
     perception train --preset default --data data/sim --out runs/train/latent
     perception train --preset default --baseline --out runs/train/baseline
     perception train --preset smoke --out /tmp/smoke      # what the tests run
+    perception train --inputs rgbh --augment full --out runs/train/latent_rgbh  # RGB-D
     perception train --scenes 100 --paste-crops crops.npz  # grasp self-supervision pasting
 
 Reproducible: argument parser + ``main(args)``, named presets, seeded everything,
@@ -25,6 +26,7 @@ from torch.nn import functional as fn
 from perception_nodes.core.cut_paste import load_crops
 from perception_nodes.learning.data import PastedSceneDataset, SceneDataset
 from perception_nodes.learning.engine import (
+    add_scene_input_args,
     fit,
     load_weights,
     run_config,
@@ -34,7 +36,7 @@ from perception_nodes.learning.engine import (
     write_summary,
 )
 from perception_nodes.learning.export import export_onnx
-from perception_nodes.learning.model import LatentSegmenter, kl_divergence
+from perception_nodes.learning.model import CHANNELS, LatentSegmenter, kl_divergence
 
 PRESETS = {
     "smoke": {"height": 48, "width_px": 64, "steps": 3, "batch": 2, "scenes": 4, "lr": 2e-3},
@@ -46,6 +48,7 @@ PRESETS = {
 def build_parser() -> argparse.ArgumentParser:
     ap = training_parser("perception train", __doc__, PRESETS, "data/sim", 64, "scenes",
                          "training scenes")
+    add_scene_input_args(ap)
     ap.add_argument("--baseline", action="store_true", help="no latent: single hypothesis")
     ap.add_argument("--latent-dim", type=int, default=64)
     ap.add_argument("--kl-warmup", type=float, nargs=2, default=(0.3, 0.7),
@@ -139,12 +142,15 @@ def main(argv: list[str] | None = None) -> dict:
     out = start_run(cfg)
     np.random.seed(cfg["seed"])
     size = (cfg["height"], cfg["width_px"])
+    if cfg.get("paste_crops") and cfg.get("inputs", "rgb") != "rgb":
+        raise SystemExit("--paste-crops pastes colour crops: it trains --inputs rgb models")
     if cfg.get("paste_crops"):
         data = PastedSceneDataset(ensure_data(cfg), size, load_crops(cfg["paste_crops"]),
                                   cfg["paste_max"], cfg["inpaint_px"], seed=cfg["seed"])
     else:
         data = SceneDataset(ensure_data(cfg), size, augment=True, seed=cfg["seed"],
-                            foreign_as_background=True)
+                            foreign_as_background=True, inputs=cfg.get("inputs", "rgb"),
+                            augmentation=cfg.get("augment", "basic"))
     data.paths = data.paths[: cfg["scenes"]]
     if cfg.get("outlier_exposure"):
         extra = sorted((Path(cfg["data"]) / "anomaly_train").glob("scene_*.npz"))
@@ -153,11 +159,12 @@ def main(argv: list[str] | None = None) -> dict:
                              f"{cfg['outlier_exposure']}: run `perception dataset --split "
                              "anomaly_train`")
         data.paths += extra[: cfg["outlier_exposure"]]
-    model = LatentSegmenter(latent_dim=cfg["latent_dim"], width=cfg["width"]).train()
+    model = LatentSegmenter(latent_dim=cfg["latent_dim"], width=cfg["width"],
+                            in_channels=CHANNELS[cfg.get("inputs", "rgb")]).train()
     if cfg.get("init"):
         # RbA fine-tunes a trained segmenter with outlier exposure (UGainS Sec. 3) rather
         # than training it afresh: the item hypotheses it has learned are kept
-        load_weights(model, cfg["init"], cfg, ("latent_dim", "width"))
+        load_weights(model, cfg["init"], cfg, ("latent_dim", "width", "inputs"))
 
     def step_losses(model: LatentSegmenter, batch: dict, step: int) -> dict:
         beta = kl_beta(step, cfg["steps"], cfg["kl_warmup"], cfg["kl_max"])

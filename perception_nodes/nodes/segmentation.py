@@ -1,7 +1,10 @@
 """segmentation: instance masks from a distributional (latent) model (Latent-MaskRCNN), or fast
 superpixel instances (superpixel one-shot, ``mode: superpixel``).
 
-Subscribes ``camera/color/image_raw``; publishes, each with the input image's header:
+Subscribes ``camera/color/image_raw``, and with it, matched by stamp,
+``camera/depth/image_raw`` and ``camera/color/camera_info`` when the mode reads geometry
+(``geometric``, or a model that reads colour and height above the calibrated floor: RGB-H).
+Publishes, each with the input image's header:
 ``segmentation/instance_labels`` mono16 (0 none), ``segmentation/confidence`` 32FC1 (share
 of latent samples that agree with the published label at each pixel; 1.0 where the mode
 has a single hypothesis), ``segmentation/instance_scores`` 32FC1 of size 1 x N (score of
@@ -23,7 +26,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from perception_nodes.core.geometric import GeometricParams
 from perception_nodes.core.overlay import draw_label_overlay
-from perception_nodes.inference.geometric import GeometricSegmenter
+from perception_nodes.inference.geometric import GeometricSegmenter, height_for_frame
 from perception_nodes.inference.onnx_model import resolve_model
 from perception_nodes.inference.segmenter import (
     DEFAULT_MODELS,
@@ -75,8 +78,9 @@ class SegmentationNode(ManagedNode):
         Param("threads", 0, "ONNX Runtime intra-op threads (0 = one per core); fewer leave "
               "cores to the nodes beside it", min=0, max=256),
         Param("publish_overlay", True, "publish segmentation/overlay"),
-        Param("floor_plane", "", "mode geometric: the bin floor 'nx,ny,nz,d' in the camera "
-              "optical frame from calibration ('' = fitted to each frame)"),
+        Param("floor_plane", "", "mode geometric and RGB-H models: the bin floor "
+              "'nx,ny,nz,d' in the camera optical frame from calibration ('' = fitted to "
+              "each frame)"),
         Param("workspace_polygon", "", "mode geometric: the bin floor 'u,v; ...' as image "
               "fractions from calibration; nothing outside it is an item ('' = whole image)"),
         Param("min_height_m", GeometricParams().min_height_m, "mode geometric: what stands "
@@ -98,30 +102,35 @@ class SegmentationNode(ManagedNode):
         self.pub_overlay = self.create_publisher(Image, "segmentation/overlay", q)
         self.pub_samples = self.create_publisher(Image, "segmentation/sample_labels", q)
         self.health.info.update(mode=p["mode"])
+        self.runner = self.geometric = None
         if p["mode"] == "geometric":
-            self.runner = None
             self.geometric = GeometricSegmenter(
                 self.floor, self.workspace,
                 replace(GeometricParams(), min_height_m=p["min_height_m"]), p["seed"])
-            subs = [Subscriber(self, Image, "camera/color/image_raw", self.sub_qos),
-                    Subscriber(self, Image, "camera/depth/image_raw", self.sub_qos),
-                    Subscriber(self, CameraInfo, "camera/color/camera_info", self.sub_qos)]
-            self.synchroniser(subs, 10).registerCallback(self._on_frame)
-            self.get_logger().info("mode geometric (no model), floor plane "
-                                   f"{p['floor_plane'] or 'fitted per frame'}")
+            self.get_logger().info("mode geometric (no model)")
+        else:
+            name = {"baseline": p["baseline_model"], "superpixel": p["superpixel_model"],
+                    "latent": p["model"]}[model_kind(p["mode"])]
+            path = resolve_model(name, p["models_dir"])
+            self.runner = ModeSegmenter(p["mode"], path,
+                                        p["providers"], p["seed"], p["threads"],
+                                        p["num_samples"],
+                                        p["confidence_p"], p["score_threshold"],
+                                        p["centre_threshold"])
+            self.health.info.update(model=name, provider=self.runner.provider)
+            self.get_logger().info(f"model {name} ({path}) on {self.runner.provider}, "
+                                   f"mode {p['mode']}, reads "
+                                   f"{'RGB-D' if self.runner.needs_height else 'colour'}")
+        if self.runner is not None and not self.runner.needs_height:
+            self.create_subscription(Image, "camera/color/image_raw", self._on_frame,
+                                     self.sub_qos)
             return
-        name = {"baseline": p["baseline_model"], "superpixel": p["superpixel_model"],
-                "latent": p["model"]}[model_kind(p["mode"])]
-        path = resolve_model(name, p["models_dir"])
-        self.runner = ModeSegmenter(p["mode"], path,
-                                    p["providers"], p["seed"], p["threads"],
-                                    p["num_samples"],
-                                    p["confidence_p"], p["score_threshold"],
-                                    p["centre_threshold"])
-        self.health.info.update(model=name, provider=self.runner.provider, mode=p["mode"])
-        self.get_logger().info(f"model {name} ({path}) on {self.runner.provider}, "
-                               f"mode {p['mode']}")
-        self.create_subscription(Image, "camera/color/image_raw", self._on_frame, self.sub_qos)
+        # geometry: the frame's depth, matched to its colour by stamp
+        subs = [Subscriber(self, Image, "camera/color/image_raw", self.sub_qos),
+                Subscriber(self, Image, "camera/depth/image_raw", self.sub_qos),
+                Subscriber(self, CameraInfo, "camera/color/camera_info", self.sub_qos)]
+        self.synchroniser(subs, 10).registerCallback(self._on_frame)
+        self.get_logger().info(f"floor plane {p['floor_plane'] or 'fitted per frame'}")
 
     def release_io(self) -> None:
         if getattr(self, "runner", None) is not None:
@@ -129,15 +138,22 @@ class SegmentationNode(ManagedNode):
 
     def _on_frame(self, msg: Image, depth_msg: Image | None = None,
                   info: CameraInfo | None = None) -> None:
-        """A colour image (model modes), or an RGB-D frame matched by stamp (geometric)."""
+        """A colour image (colour models), or an RGB-D frame matched by stamp (geometric
+        mode and RGB-H models: height above the calibrated floor)."""
         if not self.should_process():
             return
         start = time.monotonic()
         self.health.count("received")
         try:
             rgb = image_to_rgb(msg)
-            out = self.runner(rgb) if depth_msg is None else self.geometric(
-                image_to_depth_m(depth_msg, rgb.shape), intrinsics_from_camera_info(info))
+            if depth_msg is None:
+                out = self.runner(rgb)
+            else:
+                depth = image_to_depth_m(depth_msg, rgb.shape)
+                intrinsics = intrinsics_from_camera_info(info)
+                out = self.geometric(depth, intrinsics) if self.runner is None else \
+                    self.runner(rgb, height_for_frame(depth, intrinsics, self.floor,
+                                                      self.params["seed"]))
         except ValueError as exc:  # ImageConversionError included
             self.drop_malformed("frame", exc)
             return

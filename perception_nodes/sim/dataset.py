@@ -164,6 +164,28 @@ def load_scene(path: Path | str) -> dict[str, np.ndarray]:
         return {k: data[k] for k in data.files}
 
 
+def scene_floor_plane(scene: dict[str, np.ndarray]) -> np.ndarray:
+    """The calibrated bin floor ``(nx, ny, nz, d)`` in the optical frame of the camera a
+    scene was rendered from (``PickingCell.floor_plane``: every randomized scene has its own
+    camera pose and so its own plane)."""
+    from perception_nodes.core.geometric import floor_plane_from_pose
+    from perception_nodes.sim.styled_bin import FLOOR_TOP_M
+
+    return floor_plane_from_pose(scene["camera_pose"], FLOOR_TOP_M)
+
+
+def scene_height(scene: dict[str, np.ndarray]) -> np.ndarray:
+    """``(H, W) float32`` metres above the scene's calibrated floor (NaN where its depth is
+    invalid): the height channel RGB-H models read."""
+    from perception_nodes.core.camera_model import PinholeIntrinsics
+    from perception_nodes.core.floor_plane import height_above_plane
+
+    depth = scene["depth"]
+    intrinsics = PinholeIntrinsics.from_matrix(scene["camera_k"], depth.shape[1],
+                                               depth.shape[0])
+    return height_above_plane(depth, intrinsics, scene_floor_plane(scene))
+
+
 def iter_split(out_dir: Path | str, split: str) -> Iterator[dict[str, np.ndarray]]:
     """Scenes of a generated split, in seed order."""
     for path in sorted((Path(out_dir) / split).glob("scene_*.npz")):
