@@ -22,9 +22,9 @@ def ros_context():
 
 @pytest.fixture(scope="session")
 def smoke_models(tmp_path_factory):
-    """A models folder with smoke-trained latent, baseline, superpixel and prompt
-    segmenters (the latent one also as the anomaly segmenter), a smoke-trained monocular
-    depth model and a manifest."""
+    """A models folder with smoke-trained latent, baseline, superpixel (each reading colour,
+    and as NAME_rgbh colour and height) and prompt segmenters (the colour latent one also
+    as the anomaly segmenter), a smoke-trained monocular depth model and a manifest."""
     import yaml
 
     from perception_nodes.inference.onnx_model import sha256_of
@@ -32,7 +32,10 @@ def smoke_models(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("smoke_models")
     entries = {}
-    for name, extra in (("latent_segmenter", []), ("baseline_segmenter", ["--baseline"])):
+    rgbh = ["--inputs", "rgbh", "--augment", "full"]  # what the shipped models read
+    for name, extra in (("latent_segmenter", []), ("baseline_segmenter", ["--baseline"]),
+                        ("latent_segmenter_rgbh", rgbh),
+                        ("baseline_segmenter_rgbh", ["--baseline", *rgbh])):
         train(["--preset", "smoke", "--data", str(root / "data"), "--out", str(root / name),
                *extra])
         path = root / name / "model.onnx"
@@ -41,9 +44,11 @@ def smoke_models(tmp_path_factory):
 
     train_superpixel(["--preset", "smoke", "--data", str(root / "data"), "--out",
                       str(root / "superpixel_segmenter")])
-    path = root / "superpixel_segmenter" / "model.onnx"
-    entries["superpixel_segmenter"] = {"file": "superpixel_segmenter/model.onnx",
-                                       "sha256": sha256_of(path)}
+    train_superpixel(["--preset", "smoke", "--data", str(root / "data"), "--out",
+                      str(root / "superpixel_segmenter_rgbh"), *rgbh])
+    for name in ("superpixel_segmenter", "superpixel_segmenter_rgbh"):
+        entries[name] = {"file": f"{name}/model.onnx",
+                         "sha256": sha256_of(root / name / "model.onnx")}
     from perception_nodes.learning.prompt_seg_train import main as train_prompt_seg
 
     train_prompt_seg(["--preset", "smoke", "--data", str(root / "data"), "--out",

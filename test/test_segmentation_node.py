@@ -118,3 +118,55 @@ def test_geometric_mode_segments_an_rgbd_frame_without_a_model(ros_context):
     assert image_to_numpy(got["instance_scores"][0]).shape == (1, 3)
     node.destroy_node()
     probe.destroy_node()
+
+
+@pytest.mark.parametrize("mode,param,model", [
+    ("confidence_mask", "model", "latent_segmenter_rgbh"),
+    ("baseline", "baseline_model", "baseline_segmenter_rgbh"),
+    ("superpixel", "superpixel_model", "superpixel_segmenter_rgbh")])
+def test_an_rgbh_model_segments_rgbd_frames_matched_by_stamp(ros_context, smoke_models, mode,
+                                                             param, model):
+    from sensor_msgs.msg import CameraInfo
+    from test_grasp_regions_node import _connected
+
+    from perception_nodes.ros.messages import camera_info_msg
+    from perception_nodes.sim.dataset import split_config
+
+    with PickingCell(split_config("test", 96, 72), seed=200_001) as cell:
+        frame, floor = cell.render(), cell.floor_plane()
+    node = SegmentationNode(context=ros_context, parameter_overrides=[
+        Parameter("models_dir", value=str(smoke_models)), Parameter("mode", value=mode),
+        Parameter(param, value=model),
+        Parameter("num_samples", value=4),
+        Parameter("floor_plane", value=",".join(str(v) for v in floor))])
+    assert node.active and node.runner.needs_height
+    probe = Node("rgbh_probe", context=ros_context)
+    got = {t: [] for t in TOPICS}
+    for t in TOPICS:
+        probe.create_subscription(Image, f"segmentation/{t}", got[t].append, 10)
+    pubs = {"rgb": probe.create_publisher(Image, "camera/color/image_raw", 10),
+            "depth": probe.create_publisher(Image, "camera/depth/image_raw", 10),
+            "info": probe.create_publisher(CameraInfo, "camera/color/camera_info", 10)}
+    executor, end = _connected(ros_context, node, probe, pubs)
+    for sec in (21, 22):
+        header = numpy_to_image(frame.rgb, "rgb8").header
+        header.stamp.sec, header.frame_id = sec, "camera_color_optical_frame"
+        depth = frame.depth.copy()
+        depth[10:20, 10:30] = np.nan  # a hole: filled, not propagated
+        pubs["rgb"].publish(numpy_to_image(frame.rgb, "rgb8", header))
+        if sec == 22:  # a colour frame without its depth is never segmented alone
+            continue
+        pubs["depth"].publish(numpy_to_image(depth, "32FC1", header))
+        pubs["info"].publish(camera_info_msg(frame.intrinsics, header))
+    while time.monotonic() < end and min(len(v) for v in got.values()) < 1:
+        executor.spin_once(timeout_sec=0.05)
+    for _ in range(20):
+        executor.spin_once(timeout_sec=0.02)
+    for topic in TOPICS:
+        assert [m.header.stamp.sec for m in got[topic]] == [21], topic
+    labels = image_to_numpy(got["instance_labels"][0])
+    assert labels.shape == (72, 96) and labels.dtype == np.uint16
+    assert node.health.counters.get("malformed", 0) == 0
+    node.release_io()
+    node.destroy_node()
+    probe.destroy_node()
