@@ -181,7 +181,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from perception_nodes.eval.segmentation_eval import run_eval
 
     report = run_eval(args.data, args.split, args.latent, args.baseline, args.scenes, args.out,
-                      args.samples, args.seed, args.upsample)
+                      args.samples, args.seed, args.upsample, args.superpixel or None)
     summary = {k: report[k] for k in ("scenes", "table_i", "fig5", "table_iii")}
     if args.photo:
         from perception_nodes.eval.segmentation_eval import photo_check
@@ -331,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--baseline", default="models/baseline_segmenter.onnx")
     e.add_argument("--model", default="models/superpixel_segmenter.onnx",
                    help="superpixel: the model")
+    e.add_argument("--superpixel", default="models/superpixel_segmenter_int8.onnx",
+                   help="segmentation: the superpixel mode's model, evaluated beside the "
+                   "latent modes ('' to skip)")
     e.add_argument("--samples", type=int, default=8)
     e.add_argument("--upsample", choices=("superpixel", "nearest"), default="superpixel",
                    help="segmentation: how grid masks reach the image (superpixel: as the "

@@ -3,7 +3,7 @@ inference), depth holes, the training augmentation, and RGB-H models end to end.
 
 import numpy as np
 import pytest
-from test_geometric import A, B, C, FLOOR, K, staged
+from test_geometric import FLOOR, A, B, C, K, staged
 
 from perception_nodes.core.floor_plane import height_above_plane
 from perception_nodes.core.instance_encoding import (

@@ -98,14 +98,18 @@ def evaluate(scenes: Iterable[dict[str, np.ndarray]], sampler: Sampler,
              confidence_p: float = 0.9, p_values: tuple[float, ...] = P_VALUES,
              circles_per_scene: int = 10000, seed: int = 0,
              extra: dict[str, Callable[[dict], tuple[np.ndarray, np.ndarray]]] | None = None,
-             upsample: str = "superpixel") -> dict:
+             upsample: str = "superpixel", domain: str | None = None) -> dict:
     """Run ``sampler`` on every scene (``rgb``, ``labels``, ``depth``, ``camera_k``) and
     report Table I, Fig. 5 and Table III as one JSON-ready dict; ``extra`` methods (name ->
     ``scene -> (masks, scores)`` at image resolution) get rows too. ``upsample``: how the
     model's grid masks reach the image, ``superpixel`` (what the node publishes) or
-    ``nearest`` (as before 2026-11-30)."""
+    ``nearest`` (as before 2026-11-30). ``domain``: the scenes' look domain (``train`` or
+    ``novel``), which adds the robustness breakdown per factor of the look
+    (``eval.robustness``)."""
+    from perception_nodes.eval.robustness import RobustnessTable, scene_factors
     from perception_nodes.sim.dataset import scene_height
 
+    robustness = RobustnessTable()
     extra = extra or {}
     methods = (*METHODS, *extra)
     evaluators = {m: InstanceEvaluator() for m in methods}
@@ -120,10 +124,12 @@ def evaluate(scenes: Iterable[dict[str, np.ndarray]], sampler: Sampler,
         radius = gripper_radius_px(scene["camera_k"], scene["depth"])
         out = sampler(scene["rgb"], scene_height(scene) if "camera_pose" in scene else None)
         size = scene["labels"].shape
+        predictions = {}
         for method, pred in method_predictions(out, confidence_p).items():
             # post-processing ran on the model's grid; the image gets it as the node does
             pred = upsample_prediction(pred, scene["rgb"]) if upsample == "superpixel" \
                 else resize_prediction(pred, size)
+            predictions[method] = (pred.masks, pred.scores)
             evaluators[method].add(pred.masks, pred.scores, gt)
             scores[method].append(pred.scores)
             good[method].append(best_iou(pred.masks, gt) > 0.5)
@@ -131,6 +137,7 @@ def evaluate(scenes: Iterable[dict[str, np.ndarray]], sampler: Sampler,
                                                 circles_per_scene, rng)
         for method, fn in extra.items():
             masks, method_scores = fn(scene)
+            predictions[method] = (masks, method_scores)
             evaluators[method].add(masks, method_scores, gt)
             scores[method].append(method_scores)
             good[method].append(best_iou(masks, gt) > 0.5)
@@ -143,12 +150,17 @@ def evaluate(scenes: Iterable[dict[str, np.ndarray]], sampler: Sampler,
                      else resize_prediction(confidence_masks(pairs, p), size)).masks
             curve[p] += count_pick_circles(masks, scene["labels"], radius, circles_per_scene,
                                            rng)
+        if domain is not None and "seed" in scene:
+            robustness.add_scene(scene_factors(domain, int(scene["seed"])), scene["rgb"], gt,
+                                 predictions)
         n += 1
     return {
         "scenes": n,
         "confidence_p": confidence_p,
         "table_i": {m: {"mr_at_hp": evaluators[m].mr_at_hp(), "ar_iog": evaluators[m].ar_iog(),
-                        "map": evaluators[m].mean_ap()} for m in methods},
+                        "map": evaluators[m].mean_ap(), "map50": evaluators[m].ap_at(0.5)}
+                    for m in methods},
+        "robustness": robustness.report(),
         "fig5": {
             "methods": {m: {"double_pick_rate": picks[m].double_pick_rate,
                             "pickable_area": picks[m].pickable_area_fraction} for m in methods},
@@ -165,13 +177,18 @@ def evaluate(scenes: Iterable[dict[str, np.ndarray]], sampler: Sampler,
 def markdown_tables(report: dict) -> str:
     """Table I and Table III of a report as Markdown (percent, one decimal)."""
     lines = [f"Scenes: {report['scenes']}; confidence masks at p = {report['confidence_p']}.",
-             "", "| method | MR@HP (IoP) | AR (IoG) | mAP | double-pick rate | pickable area "
-             "| ROC AUC (IoU > 0.5) |", "|---|---|---|---|---|---|---|"]
+             "", "| method | MR@HP (IoP) | AR (IoG) | mAP | mAP@50 | double-pick rate | "
+             "pickable area | ROC AUC (IoU > 0.5) |", "|---|---|---|---|---|---|---|---|"]
     for m in report["table_i"]:
         t, f = report["table_i"][m], report["fig5"]["methods"][m]
+        map50 = f"{100 * t['map50']:.1f}" if "map50" in t else "–"
         lines.append(f"| {m} | {100 * t['mr_at_hp']:.1f} | {100 * t['ar_iog']:.1f} | "
-                     f"{100 * t['map']:.1f} | {100 * f['double_pick_rate']:.2f}% | "
+                     f"{100 * t['map']:.1f} | {map50} | {100 * f['double_pick_rate']:.2f}% | "
                      f"{f['pickable_area']:.3f} | {report['table_iii'][m]:.3f} |")
+    if report.get("robustness", {}).get("factors"):
+        from perception_nodes.eval.robustness import markdown
+
+        lines += ["", markdown(report["robustness"], list(report["table_i"]))]
     return "\n".join(lines)
 
 
@@ -217,26 +234,47 @@ def onnx_sampler(latent_path: str, baseline_path: str, num_samples: int = 8, see
     return sample
 
 
+def superpixel_method(model_path: str, providers: str = "cpu"
+                      ) -> Callable[[dict], tuple[np.ndarray, np.ndarray]]:
+    """The superpixel mode (superpixel one-shot) as an extra method: ``scene -> (masks,
+    scores)`` at image resolution, with height above the scene's floor for RGB-H models."""
+    from perception_nodes.inference.superpixel import SuperpixelRunner
+    from perception_nodes.sim.dataset import scene_height
+
+    runner = SuperpixelRunner(model_path, providers)
+
+    def predict(scene: dict) -> tuple[np.ndarray, np.ndarray]:
+        height = scene_height(scene) if runner.needs_height else None
+        result = runner.segment(scene["rgb"], height=height)
+        return labels_to_masks(result.labels), result.scores
+
+    return predict
+
+
 def run_eval(data_root: str, split: str, latent_path: str, baseline_path: str,
              max_scenes: int, out_dir: str, num_samples: int = 8, seed: int = 0,
-             upsample: str = "superpixel") -> dict:
+             upsample: str = "superpixel", superpixel_path: str | None = None) -> dict:
     """Evaluate on the first ``max_scenes`` scenes of a split (rendered if missing); writes
     ``report.json``, ``tables.md`` and ``fig5.png`` into ``out_dir``; returns the report."""
     import json
     from pathlib import Path
 
-    from perception_nodes.sim.dataset import generate, load_scene
+    from perception_nodes.sim.dataset import SPLIT_DOMAIN, generate, load_scene
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     # The first max_scenes seeds of the split, rendered here if a previous
     # `perception dataset` run has not: the command alone reproduces the tables.
     scenes = (load_scene(p) for p in generate(data_root, split, max_scenes))
+    extra = dict(EXTRA_METHODS)
+    if superpixel_path:
+        extra["superpixel"] = superpixel_method(superpixel_path)
     report = evaluate(scenes, onnx_sampler(latent_path, baseline_path, num_samples, seed),
-                      seed=seed, extra=EXTRA_METHODS, upsample=upsample)
+                      seed=seed, extra=extra, upsample=upsample,
+                      domain=SPLIT_DOMAIN.get(split))
     report.update(split=split, upsample=upsample, num_samples=num_samples,
                   latent_model=latent_path,
-                  baseline_model=baseline_path)
+                  baseline_model=baseline_path, superpixel_model=superpixel_path)
     (out / "report.json").write_text(json.dumps(report, indent=2))
     (out / "tables.md").write_text(markdown_tables(report) + "\n")
     plot_fig5(report, str(out / "fig5.png"))
