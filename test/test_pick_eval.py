@@ -6,6 +6,8 @@ import pytest
 
 from perception_nodes.eval.pick_eval import (
     PickRecord,
+    by_layout,
+    layout_table,
     pick_table,
     run_configuration,
     run_pick_eval,
@@ -36,6 +38,25 @@ def test_summary_counts_outcomes_from_the_physics():
     assert "| x | 3 | 33.3 [" in pick_table({"configurations": {"x": s}})
 
 
+def test_same_sku_picks_get_their_own_table():
+    from perception_nodes.sim.scene_style import style_for_seed
+
+    seeds = range(800_000, 800_040)
+    same = [s for s in seeds if style_for_seed("novel", s).layout == "same_sku"][:2]
+    mixed = [s for s in seeds if style_for_seed("novel", s).layout == "mixed"][:1]
+    recs = [PickRecord("x", same[0], 0, True, lifted=2, sealed_cups=5),
+            PickRecord("x", same[1], 0, True, lifted=1, sealed_cups=4),
+            PickRecord("x", mixed[0], 0, True, lifted=1, sealed_cups=3)]
+    groups = by_layout(recs, "novel")
+    assert sorted(groups) == ["mixed", "same_sku"] and len(groups["same_sku"]) == 2
+    report = {"configurations": {"x": {"by_layout": {
+        k: summarise(v, bootstrap=10) for k, v in groups.items()}}}}
+    row = next(line for line in layout_table(report).splitlines() if line.startswith("| x"))
+    cells = [c.strip() for c in row.split("|")]
+    assert cells[2] == "2" and cells[3].startswith("50.0 [")  # one success in two picks
+    assert cells[4].startswith("50.0 [") and cells[5] == "4.50"  # one double pick
+
+
 def test_two_picks_in_the_sim_cell_are_reproducible(tmp_path):
     # the first cell's look, where ground-truth masks and the sensor's depth plan clean picks
     first = run_configuration("ground_truth", 2, picks_per_scene=2, split="classic_test")
@@ -51,7 +72,8 @@ def test_two_picks_in_the_sim_cell_are_reproducible(tmp_path):
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["configurations"]["confidence_mask"]["picks"] == 1
     assert report["configurations"]["confidence_mask"]["picks"] == 1
-    assert (tmp_path / "table.md").read_text().count("confidence_mask") == 1
+    main_table = (tmp_path / "table.md").read_text().split("same-SKU")[0]
+    assert main_table.count("confidence_mask") == 1
     with pytest.raises(ValueError):
         run_pick_eval(["no_such_mode"], 1)
 
