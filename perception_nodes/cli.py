@@ -243,9 +243,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_publish_model(args: argparse.Namespace) -> int:
     from perception_nodes.learning.model_card import publish_model
 
+    reports = [Path(r) for r in args.eval_report]
+    commands = args.eval_command or [""] * len(reports)
+    if len(commands) != len(reports):
+        raise SystemExit("give one --eval-command per --eval-report")
     card = publish_model(args.name, Path(args.run), args.train_command, Path(args.models),
-                         Path(args.eval_report) if args.eval_report else None,
-                         args.eval_command, args.method)
+                         reports, commands, args.method)
     print(json.dumps({"model": args.name, "card": str(card)}))
     return 0
 
@@ -366,8 +369,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--run", required=True, help="training output folder (perception train)")
     m.add_argument("--train-command", required=True, help="the exact training command")
     m.add_argument("--models", default="models")
-    m.add_argument("--eval-report", default="", help="report.json of perception eval")
-    m.add_argument("--eval-command", default="")
+    m.add_argument("--eval-report", action="append", default=[],
+                   help="report.json of perception eval (repeat: test, novel)")
+    m.add_argument("--eval-command", action="append", default=[],
+                   help="the command that wrote each --eval-report, in the same order")
     m.add_argument("--method", default="confidence_mask", help="the method its metrics show")
     m.set_defaults(func=_cmd_publish_model)
 

@@ -9,11 +9,15 @@ from perception_nodes.inference.onnx_model import sha256_of
 
 
 def write_model_card(name: str, onnx_path: Path, train_summary: Path, command: str,
-                     eval_report: Path | None, eval_command: str, method: str,
-                     out: Path) -> None:
-    """Markdown card: data, seed, exact command, training curve end, metrics, hash."""
+                     eval_report: Path | list[Path] | None, eval_command: str | list[str],
+                     method: str, out: Path) -> None:
+    """Markdown card: data, seed, exact command, training curve end, metrics (of each
+    evaluation report, e.g. ``test`` and ``novel``), hash."""
     summary = json.loads(Path(train_summary).read_text())
     args, last = summary["args"], summary["log"][-1]
+    split = args.get("split", "train")
+    look = "the first cell's look, training items" if split.startswith("classic") else \
+        "randomized bins, looks, cameras and depth sensors of the training domain; training items"
     if args.get("model") == "grasp_segmentation":
         _grasp_card(name, onnx_path, summary, command, eval_report, eval_command, method, out)
         return
@@ -38,9 +42,10 @@ def write_model_card(name: str, onnx_path: Path, train_summary: Path, command: s
         f"# {name}", "",
         _file_line(onnx_path),
         f"- architecture: `perception_nodes/learning/`, {arch}, feature width {args['width']},"
-        f" input {args['height']}x{args['width_px']} RGB",
-        f"- data: simulated cell, `train` split seeds 0-{args['scenes'] - 1} (training item "
-        f"set), made with `perception dataset --split train --count {args['scenes']}`",
+        f" input {args['height']}x{args['width_px']} {_inputs(args)}",
+        f"- data: simulated cell, `{split}` split seeds 0-{args['scenes'] - 1} ({look}), "
+        f"made with `perception dataset --split {split} --count {args['scenes']}`",
+        f"- augmentation: {_augmentation(args)}",
         *_extra_data_lines(args),
         f"- seed {args['seed']}; {summary['steps']} steps of batch {args['batch']}, AdamW lr "
         f"{args['lr']} cosine{schedule}; "
@@ -54,24 +59,47 @@ def write_model_card(name: str, onnx_path: Path, train_summary: Path, command: s
         lines.append(f"- quantized after training: {q['method']}, calibrated on "
                      f"{q['calibration']}; max |int8 - float| on a calibration scene "
                      f"{q['max_abs_diff_on_a_calibration_scene']:.2g} (command in the README)")
-    report = json.loads(Path(eval_report).read_text()) if eval_report is not None else None
-    other = _report_lines(report, method, eval_command) if report is not None else None
-    if other is not None:
-        lines += other
-    elif report is not None:
-        t = report["table_i"][method]
-        head = f"## Metrics ({report['scenes']} held-out `{report['split']}` scenes, `{method}`)"
-        if "map50" in t:  # the superpixel evaluation
-            body = (f"mAP@50 {100 * t['map50']:.1f}, mAP {100 * t['map']:.1f}, "
-                    f"{t['frame_ms']:.1f} ms a frame at {report['size']}")
-        else:
-            f = report["fig5"]["methods"][method]
-            body = (f"MR@HP (IoP) {100 * t['mr_at_hp']:.1f}, AR (IoG) {100 * t['ar_iog']:.1f}, "
-                    f"mAP {100 * t['map']:.1f}, simulated double-pick rate "
-                    f"{100 * f['double_pick_rate']:.2f}%, pickable area "
-                    f"{f['pickable_area']:.3f}, ROC AUC {report['table_iii'][method]:.3f}")
-        lines += ["", head, "", f"{body}; command: `{eval_command}`."]
+    reports = eval_report if isinstance(eval_report, list) else \
+        ([] if eval_report is None else [eval_report])
+    commands = eval_command if isinstance(eval_command, list) else [eval_command] * len(reports)
+    for path, cmd in zip(reports, commands, strict=True):
+        lines += _metric_lines(json.loads(Path(path).read_text()), method, cmd)
     out.write_text("\n".join(lines) + "\n")
+
+
+def _inputs(args: dict) -> str:
+    if args.get("inputs", "rgb") == "rgb":
+        return "RGB"
+    return ("RGB + height above the calibrated bin floor (`core.instance_encoding."
+            "network_input`; holes filled from the nearest measured pixel)")
+
+
+def _augmentation(args: dict) -> str:
+    if args.get("augment", "basic") == "basic":
+        return "flips and a brightness gain 0.8-1.2"
+    return ("flips, brightness, per-channel gain, contrast and saturation jitter, blur, "
+            "sensor noise, zoom 1.0-1.35 with a random crop, depth noise (2 mm) and holes "
+            "(`learning/augment.py`, `--augment full`)")
+
+
+def _metric_lines(report: dict, method: str, eval_command: str) -> list[str]:
+    """The metrics of one evaluation report for a segmentation model's card."""
+    other = _report_lines(report, method, eval_command)
+    if other is not None:
+        return other
+    t = report["table_i"][method]
+    head = f"## Metrics ({report['scenes']} held-out `{report['split']}` scenes, `{method}`)"
+    if "frame_ms" in t:  # the superpixel evaluation
+        body = (f"mAP@50 {100 * t['map50']:.1f}, mAP {100 * t['map']:.1f}, "
+                f"{t['frame_ms']:.1f} ms a frame at {report['size']}")
+    else:
+        f = report["fig5"]["methods"][method]
+        map50 = f", mAP@50 {100 * t['map50']:.1f}" if "map50" in t else ""
+        body = (f"MR@HP (IoP) {100 * t['mr_at_hp']:.1f}, AR (IoG) {100 * t['ar_iog']:.1f}, "
+                f"mAP {100 * t['map']:.1f}{map50}, simulated double-pick rate "
+                f"{100 * f['double_pick_rate']:.2f}%, pickable area "
+                f"{f['pickable_area']:.3f}, ROC AUC {report['table_iii'][method]:.3f}")
+    return ["", head, "", f"{body}; command: `{eval_command}`."]
 
 
 def _extra_data_lines(args: dict) -> list[str]:
@@ -242,7 +270,8 @@ def _grasp_card(name: str, onnx_path: Path, summary: dict, command: str,
 
 
 def publish_model(name: str, run_dir: Path, command: str, models_dir: Path,
-                  eval_report: Path | None = None, eval_command: str = "",
+                  eval_report: Path | list[Path] | None = None,
+                  eval_command: str | list[str] = "",
                   method: str = "confidence_mask") -> Path:
     """Copy a training run's ONNX into ``models_dir/NAME.onnx`` with its training summary and
     a model card, and list it in ``manifest.yaml`` with its sha256 (written atomically)."""
