@@ -218,9 +218,10 @@ def _cmd_pick_eval(args: argparse.Namespace) -> int:
     from perception_nodes.sim.dataset import SPLIT_SEEDS
 
     first_seed = args.first_seed if args.first_seed >= 0 else SPLIT_SEEDS[args.split][0]
+    names = dict(item.split("=", 1) for item in args.model_names.split(",") if item)
     report = run_pick_eval(modes, args.episodes, args.picks_per_scene, first_seed,
                            args.jobs, args.out or None, args.planner, args.depth,
-                           args.depth_model or None, args.split, args.floor_rule)
+                           args.depth_model or None, args.split, args.floor_rule, names)
     print(json.dumps(report, indent=None if args.json else 2))
     return 0
 
@@ -433,6 +434,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "mono_depth")
     k.add_argument("--out", default="", help="folder for report.json, records.json, table.md")
     k.add_argument("--json", action="store_true", help="one JSON object on one line")
+    k.add_argument("--model-names", default="", metavar="KIND=NAME,...",
+                   help="models other than the defaults, by kind (latent, baseline, "
+                   "superpixel), e.g. latent=latent_segmenter_classic")
     k.set_defaults(func=_cmd_pick_eval)
 
     y = sub.add_parser("sim-gallery", help="a contact sheet of randomized scenes across the "

@@ -58,10 +58,12 @@ class PickRecord:
 
 class Perception:
     """Image (+ ground truth for ``ground_truth``) to labels, confidence and samples: the
-    segmentation node's path (``ModeSegmenter``) with the default models, on the CPU."""
+    segmentation node's path (``ModeSegmenter``) with the default models (or those named in
+    ``model_names``: model kind ``latent``/``baseline``/``superpixel`` -> manifest name), on
+    the CPU."""
 
     def __init__(self, configuration: str, models_dir: str | None = None, threads: int = 0,
-                 seed: int = 0) -> None:
+                 seed: int = 0, model_names: dict[str, str] | None = None) -> None:
         from perception_nodes.inference.onnx_model import resolve_model
         from perception_nodes.inference.segmenter import (
             DEFAULT_MODELS,
@@ -80,7 +82,8 @@ class Perception:
             # the calibration comes per frame: the randomized cell's camera moves per scene
             self.geometric = GeometricSegmenter(None, WorkspaceMask(np.zeros((0, 2))))
         elif configuration != "ground_truth":
-            path = resolve_model(DEFAULT_MODELS[model_kind(configuration)],
+            kind = model_kind(configuration)
+            path = resolve_model((model_names or {}).get(kind, DEFAULT_MODELS[kind]),
                                  models_dir)
             self.segmenter = ModeSegmenter(configuration, path, "cpu", seed, threads)
 
@@ -104,7 +107,8 @@ def run_configuration(configuration: str, picks: int, picks_per_scene: int = 5,
                       first_seed: int = FIRST_SEED, threads: int = 0,
                       params: GraspParams | None = None, models_dir: str | None = None,
                       depth_source: str = "sensor", depth_model: str | None = None,
-                      split: str = "test", floor_rule: bool = True) -> list[PickRecord]:
+                      split: str = "test", floor_rule: bool = True,
+                      model_names: dict[str, str] | None = None) -> list[PickRecord]:
     """``picks`` executed picks of one configuration on scenes ``first_seed, +1, ...`` of
     ``split`` (its look and items; ``first_seed`` should lie in its seed range).
 
@@ -117,7 +121,7 @@ def run_configuration(configuration: str, picks: int, picks_per_scene: int = 5,
 
     spec = SuctionGripperSpec()
     layout = spec.layout
-    perceive = Perception(configuration, models_dir, threads)
+    perceive = Perception(configuration, models_dir, threads, model_names=model_names)
     depth_of = None
     records: list[PickRecord] = []
     seed = first_seed
@@ -235,18 +239,19 @@ PLANNERS = {"full": GraspParams(), "masks_only": GraspParams(check_clearance=Fal
 
 def _run_one(job: tuple) -> list[dict]:
     (configuration, picks, per_scene, first_seed, threads, planner, depth_source, model,
-     split, floor_rule) = job
+     split, floor_rule, names) = job
     return [asdict(r) for r in run_configuration(configuration, picks, per_scene, first_seed,
                                                  threads, PLANNERS[planner],
                                                  depth_source=depth_source, depth_model=model,
-                                                 split=split, floor_rule=floor_rule)]
+                                                 split=split, floor_rule=floor_rule,
+                                                 model_names=names)]
 
 
 def run_pick_eval(configurations: list[str], picks: int, picks_per_scene: int = 5,
                   first_seed: int = FIRST_SEED, jobs: int = 1, out_dir: str | None = None,
                   planner: str = "full", depth_source: str = "sensor",
                   depth_model: str | None = None, split: str = "test",
-                  floor_rule: bool = True) -> dict:
+                  floor_rule: bool = True, model_names: dict[str, str] | None = None) -> dict:
     """Every configuration on the same seeds; ``jobs`` processes (one ONNX thread each when
     more than one, so configurations do not fight over the cores). ``planner`` ``full`` is
     the grasp_regions node's; ``masks_only`` trusts the masks alone (an ablation)."""
@@ -259,7 +264,7 @@ def run_pick_eval(configurations: list[str], picks: int, picks_per_scene: int = 
         raise ValueError(f"unknown depth source {depth_source!r}; one of {DEPTH_SOURCES}")
     threads = 1 if jobs > 1 else 0
     work = [(c, picks, picks_per_scene, first_seed, threads, planner, depth_source,
-             depth_model, split, floor_rule) for c in configurations]
+             depth_model, split, floor_rule, model_names) for c in configurations]
     start = time.time()
     if jobs > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
@@ -272,6 +277,7 @@ def run_pick_eval(configurations: list[str], picks: int, picks_per_scene: int = 
               "picks_per_configuration": picks,
               "picks_per_scene": picks_per_scene,
               "first_seed": first_seed, "jobs": jobs, "onnx_threads": threads or "all",
+              "model_names": model_names or {},
               "wall_s": round(time.time() - start, 1), "configurations": {}}
     from perception_nodes.sim.dataset import SPLIT_DOMAIN
 
