@@ -39,10 +39,13 @@ class GeometricParams:
 
 def ransac_floor_plane(depth: np.ndarray, intrinsics: PinholeIntrinsics,
                        rng: np.random.Generator, iterations: int = 200,
-                       inlier_m: float = 0.004, stride: int = 4) -> np.ndarray:
+                       inlier_m: float = 0.004, stride: int = 4,
+                       max_points: int = 4000) -> np.ndarray:
     """The dominant plane facing the camera, from one frame: RANSAC over every ``stride``-th
-    valid pixel, refined by least squares on its inliers. For a cell without calibration;
-    a calibrated plane is better (a packed bin's tops are a plane too).
+    valid pixel (hypotheses scored on at most ``max_points`` of them, so a frame costs the
+    same at any resolution), refined by least squares on its inliers among all. For a cell
+    without calibration; a calibrated plane is better (a packed bin's tops are a plane too,
+    and a bin standing on a wider floor shows that floor too).
 
     Raises:
         ValueError: fewer than 3 valid depth pixels.
@@ -51,15 +54,17 @@ def ransac_floor_plane(depth: np.ndarray, intrinsics: PinholeIntrinsics,
     points = points[np.isfinite(points).all(axis=1)]
     if len(points) < 3:
         raise ValueError("no plane: fewer than 3 valid depth pixels")
+    scored = points if len(points) <= max_points else \
+        points[rng.choice(len(points), max_points, replace=False)]
     best, best_count = None, -1
     for _ in range(iterations):
-        a, b, c = points[rng.choice(len(points), 3, replace=False)]
+        a, b, c = scored[rng.choice(len(scored), 3, replace=False)]
         normal = np.cross(b - a, c - a)
         norm = np.linalg.norm(normal)
         if norm < 1e-12:
             continue
         normal /= norm
-        count = int((np.abs((points - a) @ normal) < inlier_m).sum())
+        count = int((np.abs((scored - a) @ normal) < inlier_m).sum())
         if count > best_count:
             best, best_count = (a, normal), count
     a, normal = best
