@@ -131,3 +131,15 @@ def test_killing_the_writer_mid_write_never_leaves_a_partial_sample(tmp_path, pa
         load_sample(tmp_path, entry)
     reopened.append(_sample(99, (120, 160)))  # and it goes on
     assert len(read_manifest(tmp_path)) == len(on_disk) + 1
+
+
+def test_a_manifest_entry_cannot_read_outside_the_dataset(tmp_path):
+    writer = GraspDatasetWriter(tmp_path / "ds")
+    writer.append(_sample(1))
+    entry = read_manifest(tmp_path / "ds")[0]
+    outside = tmp_path / "secret.npz"
+    outside.write_bytes((tmp_path / "ds" / SAMPLES / entry["file"]).read_bytes())
+    for file in ("../../secret.npz", str(outside)):
+        with pytest.raises(ValueError, match="outside"):
+            load_sample(tmp_path / "ds", {**entry, "file": file})
+    assert load_sample(tmp_path / "ds", entry)["before"].shape == (24, 32, 3)

@@ -71,3 +71,13 @@ def test_manifest_resolves_and_verifies_sha256(relu_model, tmp_path):
         resolve_model("relu", tmp_path)
     with pytest.raises(ModelError, match="does not exist"):
         OnnxModel(tmp_path / "missing.onnx")
+
+
+def test_a_manifest_cannot_point_outside_its_folder(relu_model, tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    for name, file in (("up", f"../{relu_model.name}"), ("absolute", str(relu_model))):
+        (models / "manifest.yaml").write_text(yaml.safe_dump({"models": {name: {
+            "file": file, "sha256": sha256_of(relu_model)}}}))
+        with pytest.raises(ModelError, match="outside"):
+            resolve_model(name, models)

@@ -119,8 +119,13 @@ def read_manifest(root: Path | str) -> list[dict]:
 
 
 def load_sample(root: Path | str, entry: dict) -> dict[str, np.ndarray]:
-    """The arrays of one manifest entry, its checksum verified (ValueError if it differs)."""
-    data = (Path(root) / SAMPLES / entry["file"]).read_bytes()
+    """The arrays of one manifest entry, its checksum verified (ValueError if it differs or
+    if the entry names a file outside the dataset's samples folder)."""
+    folder = Path(root) / SAMPLES
+    path = folder / entry["file"]
+    if not path.resolve().is_relative_to(folder.resolve()):
+        raise ValueError(f"{entry['file']!r} lies outside the dataset's {folder}")
+    data = path.read_bytes()
     if hashlib.sha256(data).hexdigest() != entry["sha256"]:
         raise ValueError(f"{entry['file']}: checksum differs from the manifest")
     with np.load(io.BytesIO(data)) as npz:

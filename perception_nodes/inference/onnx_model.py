@@ -111,8 +111,9 @@ def resolve_model(name: str, models_dir: Path | str | None = None) -> Path:
     source tree, or ``share/perception/models`` when installed).
 
     Raises:
-        ModelError: unknown name (the message lists the known ones), missing file, or a
-            file whose sha256 differs from the manifest's.
+        ModelError: unknown name (the message lists the known ones), a file outside
+            ``models_dir``, a missing file, or a file whose sha256 differs from the
+            manifest's.
     """
     models_dir = Path(models_dir) if models_dir else resources.models_dir()
     manifest = yaml.safe_load((models_dir / "manifest.yaml").read_text()) or {}
@@ -122,6 +123,9 @@ def resolve_model(name: str, models_dir: Path | str | None = None) -> Path:
                          f"{sorted(entries)}")
     entry = entries[name]
     path = models_dir / entry["file"]
+    # a manifest names files in its own folder: nothing it says may load code from elsewhere
+    if not path.resolve().is_relative_to(models_dir.resolve()):
+        raise ModelError(f"model {name!r}: file {entry['file']!r} lies outside {models_dir}")
     if not path.is_file():
         raise ModelError(f"model {name!r}: file {path} is missing")
     actual = sha256_of(path)

@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 def load_depth_checkpoint(path: Path | str) -> tuple[DepthNet, dict]:
     """The network of a depth checkpoint and the checkpoint's dict."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
     net = DepthNet(offsets=ckpt["args"]["offsets"], pose=ckpt["args"]["pose"])
     net.load_state_dict(ckpt["model"])
     return net.eval(), ckpt

@@ -125,7 +125,7 @@ def load_weights(model: nn.Module, checkpoint: Path | str, cfg: dict, same: tupl
                  ) -> None:
     """Load a checkpoint's weights into ``model`` to go on training from them; ValueError if
     the checkpoint's arguments ``same`` (what fixes the architecture) differ from ``cfg``'s."""
-    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
     theirs = {k: ckpt["args"].get(k) for k in same}
     ours = {k: cfg.get(k) for k in same}
     if theirs != ours:

@@ -15,7 +15,7 @@ OPSET = 17
 
 def load_checkpoint(path: Path | str) -> tuple[LatentSegmenter, dict]:
     """The model of a checkpoint and the checkpoint's dict (args, input size, step)."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
     args = ckpt["args"]
     model = LatentSegmenter(latent_dim=args["latent_dim"], width=args["width"],
                             in_channels=CHANNELS[args.get("inputs", "rgb")])
