@@ -76,6 +76,10 @@ def test_a_missing_model_fails_configuration_with_the_known_names(ros_context, s
         Parameter("models_dir", value=str(smoke_models)),
         Parameter("model", value="no_such_model")])
     assert not node.active and "latent_segmenter" in node.health.last_error
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    status = node.health.status("segmentation")  # a refused model is an ERROR, not OK
+    assert status.level == DiagnosticStatus.ERROR and "no_such_model" in status.message
     node.destroy_node()
     with pytest.raises(ModelError):
         from perception_nodes.inference.onnx_model import resolve_model

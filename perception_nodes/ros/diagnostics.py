@@ -24,6 +24,7 @@ class NodeHealth:
         self._latencies: deque[float] = deque(maxlen=window)
         self.info: dict[str, str] = {}
         self.last_error = ""
+        self.fault = ""  # why the node cannot work (a failed configure): ERROR until cleared
 
     def count(self, name: str, n: int = 1) -> None:
         with self._lock:
@@ -41,6 +42,16 @@ class NodeHealth:
             self.counters["malformed"] += 1
             self.last_error = reason
 
+    def fail(self, reason: str) -> None:
+        """The node cannot do its job (configure failed, model refused): ERROR with
+        ``reason`` until :meth:`recover`."""
+        with self._lock:
+            self.fault = self.last_error = reason
+
+    def recover(self) -> None:
+        with self._lock:
+            self.fault = ""
+
     def rate_hz(self) -> float:
         with self._lock:
             times = list(self._publish_times)
@@ -54,14 +65,17 @@ class NodeHealth:
         return float(np.percentile(lat, q) * 1e3) if lat else float("nan")
 
     def status(self, name: str, hardware_id: str = "") -> DiagnosticStatus:
-        """A DiagnosticStatus: WARN when inputs were malformed or dropped, else OK."""
+        """A DiagnosticStatus: ERROR when the node cannot work (:meth:`fail`), WARN when
+        inputs were malformed, else OK."""
         with self._lock:
             counters = dict(self.counters)
             info = dict(self.info)
-            last_error = self.last_error
+            last_error, fault = self.last_error, self.fault
         level = DiagnosticStatus.OK
         message = "ok"
-        if counters.get("malformed"):
+        if fault:
+            level, message = DiagnosticStatus.ERROR, f"not working: {fault}"
+        elif counters.get("malformed"):
             level, message = DiagnosticStatus.WARN, f"malformed input: {last_error}"
         elif counters.get("dropped"):
             level, message = DiagnosticStatus.OK, "ok (dropping frames to keep up)"

@@ -215,8 +215,9 @@ class ManagedNode(LifecycleNode):
             self._build_io()
         except Exception as exc:  # a node that cannot configure reports why, and stays up
             self.get_logger().error(f"configure failed: {exc}")
-            self.health.last_error = str(exc)
+            self.health.fail(f"configure failed: {exc}")
             return TransitionCallbackReturn.FAILURE
+        self.health.recover()
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: State) -> TransitionCallbackReturn:
