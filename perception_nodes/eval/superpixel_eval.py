@@ -27,7 +27,7 @@ from perception_nodes.core.confidence_masks import labels_to_masks
 from perception_nodes.core.grid_slic import grid_slic
 from perception_nodes.core.instance_metrics import InstanceEvaluator
 
-CENTRE_SWEEP = (0.7, 0.5, 0.3, 0.2, 0.1, 0.05)
+CENTRE_SWEEP = (0.7, 0.5, 0.3, 0.2, 0.1, 0.05, 0.03, 0.02, 0.01)
 VARIANTS = {  # name: (predicted centres, upsampling)
     "all-to-all, bilinear": (False, "bilinear"),
     "all-to-all, superpixels": (False, "superpixel"),
