@@ -99,7 +99,7 @@ class AnomalyNode(ManagedNode):
         try:
             rgb = image_to_rgb(image)
             depth = image_to_depth_m(depth_msg, rgb.shape)
-            frame = self.detector.detect(rgb, depth, intrinsics_from_camera_info(info),
+            frame = self.detector.detect(rgb, depth, intrinsics_from_camera_info(info, rgb.shape),
                                          self.plane, self.outside_workspace(rgb.shape[:2]),
                                          stamp_ns(image.header.stamp))
         except (ImageConversionError, ValueError) as exc:

@@ -75,10 +75,7 @@ class DepthNode(ManagedNode):
             if self.params["scale_mode"] == "none":
                 depth = self.estimator.relative(rgb)
             else:
-                intrinsics = intrinsics_from_camera_info(info)
-                if (intrinsics.height, intrinsics.width) != rgb.shape[:2]:
-                    raise ValueError(f"camera_info is {intrinsics.width}x{intrinsics.height}, "
-                                     f"the image {rgb.shape[1]}x{rgb.shape[0]}")
+                intrinsics = intrinsics_from_camera_info(info, rgb.shape)
                 depth, scale = self.estimator.metric(
                     rgb, intrinsics, self.plane, self.outside_floor.inside(rgb.shape[:2]))
                 self.health.info["scale"] = f"{scale:.4f}"

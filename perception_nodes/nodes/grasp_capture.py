@@ -150,8 +150,16 @@ class GraspCaptureNode(ManagedNode):
         if after.shape != before.shape:
             self.health.malformed("after frame size differs from before")
             return
-        mask = cup_footprint_mask(before.shape[:2], intrinsics_from_camera_info(pick["info"]),
-                                  pick["pose"], self.cups, p["cup_radius_m"], active)
+        try:
+            intrinsics = intrinsics_from_camera_info(pick["info"], before.shape)
+        except ValueError as exc:  # a pick seen through a camera_info that no camera sends
+            self.health.malformed(f"pick not stored: {exc}")
+            return
+        mask = cup_footprint_mask(before.shape[:2], intrinsics, pick["pose"], self.cups,
+                                  p["cup_radius_m"], active)
+        if success and not mask.any():  # a footprint outside the image labels nothing
+            self.health.malformed("pick not stored: the cup footprint lies outside the image")
+            return
         sample = GraspSample(before, after, mask, pick["vacuum"], pick["pose"],
                              pick["stamp_ns"], success, int(active.sum()))
         try:

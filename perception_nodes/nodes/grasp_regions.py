@@ -134,7 +134,7 @@ class GraspRegionsNode(ManagedNode):
         try:
             labels, confidence = image_to_numpy(labels_msg), image_to_numpy(conf_msg)
             depth = image_to_depth_m(depth_msg, labels.shape)
-            intrinsics = intrinsics_from_camera_info(info)
+            intrinsics = intrinsics_from_camera_info(info, labels.shape)
             samples = image_to_numpy(samples_msg)
             samples = samples.reshape(*samples.shape[:2], -1).transpose(2, 0, 1)
             if samples.shape == (1, 1, 1):  # the mode drew no samples: risk 0

@@ -150,7 +150,7 @@ class SegmentationNode(ManagedNode):
                 out = self.runner(rgb)
             else:
                 depth = image_to_depth_m(depth_msg, rgb.shape)
-                intrinsics = intrinsics_from_camera_info(info)
+                intrinsics = intrinsics_from_camera_info(info, rgb.shape)
                 out = self.geometric(depth, intrinsics) if self.runner is None else \
                     self.runner(rgb, height_for_frame(depth, intrinsics, self.floor,
                                                       self.params["seed"]))

@@ -26,11 +26,34 @@ def camera_info_msg(intrinsics: PinholeIntrinsics, header) -> CameraInfo:
     return msg
 
 
-def intrinsics_from_camera_info(msg: CameraInfo) -> PinholeIntrinsics:
-    """PinholeIntrinsics from CameraInfo's K; ValueError if K is unset."""
+# a focal length beyond this many image widths is no lens a bin camera has (and overflows
+# the per-pixel geometry): refuse it rather than plan on it
+MAX_FOCAL_WIDTHS = 100.0
+
+
+def intrinsics_from_camera_info(msg: CameraInfo, image_shape: tuple[int, ...] | None = None
+                                ) -> PinholeIntrinsics:
+    """PinholeIntrinsics from CameraInfo's K and size, for an image of ``image_shape``
+    ``(H, W, ...)`` when given (the frame the intrinsics will be applied to).
+
+    Raises:
+        ValueError: K unset, not finite, a focal length that is not positive or absurd
+            (over ``MAX_FOCAL_WIDTHS`` image widths), a size of zero, or a size other than
+            the image's.
+    """
     k = np.asarray(msg.k, dtype=float).reshape(3, 3)
+    if not np.isfinite(k).all():
+        raise ValueError("CameraInfo K has a non-finite value")
     if k[0, 0] <= 0 or k[1, 1] <= 0:
         raise ValueError("CameraInfo has no focal length (K is unset)")
+    if msg.width <= 0 or msg.height <= 0:
+        raise ValueError(f"CameraInfo size {msg.width}x{msg.height} is empty")
+    if image_shape is not None and (msg.height, msg.width) != tuple(image_shape[:2]):
+        raise ValueError(f"camera_info is {msg.width}x{msg.height}, the image "
+                         f"{image_shape[1]}x{image_shape[0]}")
+    if max(k[0, 0], k[1, 1]) > MAX_FOCAL_WIDTHS * max(msg.width, msg.height):
+        raise ValueError(f"CameraInfo focal length {max(k[0, 0], k[1, 1]):.3g} px is not a "
+                         f"lens for a {msg.width}x{msg.height} image")
     return PinholeIntrinsics.from_matrix(k, msg.width, msg.height)
 
 

@@ -1,0 +1,48 @@
+"""CameraInfo that no camera sends is refused with the reason (a node drops and counts it)."""
+
+import math
+
+import pytest
+from std_msgs.msg import Header
+
+from perception_nodes.core.camera_model import PinholeIntrinsics
+from perception_nodes.ros.messages import camera_info_msg, intrinsics_from_camera_info
+
+GOOD = PinholeIntrinsics(width=64, height=48, fx=60.0, fy=60.0, cx=31.5, cy=23.5)
+
+
+def _info(**changes):
+    msg = camera_info_msg(GOOD, Header())
+    k = list(msg.k)
+    for index, value in changes.pop("k", {}).items():
+        k[index] = value
+    msg.k = k
+    for name, value in changes.items():
+        setattr(msg, name, value)
+    return msg
+
+
+def test_a_good_camera_info_gives_its_intrinsics():
+    intr = intrinsics_from_camera_info(_info())
+    assert (intr.fx, intr.cx, intr.width, intr.height) == (60.0, 31.5, 64, 48)
+
+
+@pytest.mark.parametrize("changes,reason", [
+    ({"k": {0: math.inf}}, "non-finite"),
+    ({"k": {0: math.nan}}, "non-finite"),
+    ({"k": {2: -math.inf}}, "non-finite"),
+    ({"k": {0: 0.0}}, "no focal length"),
+    ({"k": {4: -60.0}}, "no focal length"),
+    ({"k": {0: 1e9}}, "not a lens"),
+    ({"width": 0}, "empty"),
+    ({"height": 0}, "empty"),
+])
+def test_an_impossible_camera_info_is_refused_with_the_reason(changes, reason):
+    with pytest.raises(ValueError, match=reason):
+        intrinsics_from_camera_info(_info(**changes))
+
+
+def test_intrinsics_for_an_image_of_another_size_are_refused():
+    assert intrinsics_from_camera_info(_info(), (48, 64, 3)).width == 64
+    with pytest.raises(ValueError, match="camera_info is 64x48, the image 32x24"):
+        intrinsics_from_camera_info(_info(), (24, 32))
