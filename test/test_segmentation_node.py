@@ -88,9 +88,7 @@ def test_a_missing_model_fails_configuration_with_the_known_names(ros_context, s
 
 
 def test_geometric_mode_segments_an_rgbd_frame_without_a_model(ros_context):
-    from sensor_msgs.msg import CameraInfo
     from test_geometric import FLOOR, K, staged
-    from test_grasp_regions_node import _connected
 
     from perception_nodes.ros.messages import camera_info_msg
 
@@ -98,14 +96,7 @@ def test_geometric_mode_segments_an_rgbd_frame_without_a_model(ros_context):
         Parameter("mode", value="geometric"),
         Parameter("floor_plane", value=",".join(str(v) for v in FLOOR))])
     assert node.active and node.runner is None
-    probe = Node("geo_probe", context=ros_context)
-    got = {t: [] for t in TOPICS}
-    for t in TOPICS:
-        probe.create_subscription(Image, f"segmentation/{t}", got[t].append, 10)
-    pubs = {"rgb": probe.create_publisher(Image, "camera/color/image_raw", 10),
-            "depth": probe.create_publisher(Image, "camera/depth/image_raw", 10),
-            "info": probe.create_publisher(CameraInfo, "camera/color/camera_info", 10)}
-    executor, end = _connected(ros_context, node, probe, pubs)
+    probe, got, pubs, executor, end = _rgbd_probe(ros_context, node, "geo_probe")
     rgb = np.zeros((120, 160, 3), np.uint8)
     header = numpy_to_image(rgb, "rgb8").header
     header.stamp.sec, header.frame_id = 5, "camera_color_optical_frame"
@@ -130,8 +121,6 @@ def test_geometric_mode_segments_an_rgbd_frame_without_a_model(ros_context):
     ("superpixel", "superpixel_model", "superpixel_segmenter_rgbh")])
 def test_an_rgbh_model_segments_rgbd_frames_matched_by_stamp(ros_context, smoke_models, mode,
                                                              param, model):
-    from sensor_msgs.msg import CameraInfo
-    from test_grasp_regions_node import _connected
 
     from perception_nodes.ros.messages import camera_info_msg
     from perception_nodes.sim.dataset import split_config
@@ -144,14 +133,7 @@ def test_an_rgbh_model_segments_rgbd_frames_matched_by_stamp(ros_context, smoke_
         Parameter("num_samples", value=4),
         Parameter("floor_plane", value=",".join(str(v) for v in floor))])
     assert node.active and node.runner.needs_height
-    probe = Node("rgbh_probe", context=ros_context)
-    got = {t: [] for t in TOPICS}
-    for t in TOPICS:
-        probe.create_subscription(Image, f"segmentation/{t}", got[t].append, 10)
-    pubs = {"rgb": probe.create_publisher(Image, "camera/color/image_raw", 10),
-            "depth": probe.create_publisher(Image, "camera/depth/image_raw", 10),
-            "info": probe.create_publisher(CameraInfo, "camera/color/camera_info", 10)}
-    executor, end = _connected(ros_context, node, probe, pubs)
+    probe, got, pubs, executor, end = _rgbd_probe(ros_context, node, "rgbh_probe")
     for sec in (21, 22):
         header = numpy_to_image(frame.rgb, "rgb8").header
         header.stamp.sec, header.frame_id = sec, "camera_color_optical_frame"
@@ -174,3 +156,20 @@ def test_an_rgbh_model_segments_rgbd_frames_matched_by_stamp(ros_context, smoke_
     node.release_io()
     node.destroy_node()
     probe.destroy_node()
+
+
+def _rgbd_probe(context, node, name: str):
+    """A probe node publishing colour, depth and camera info and collecting every output,
+    spun with ``node`` until connected: ``(probe, got, pubs, executor, deadline)``."""
+    from sensor_msgs.msg import CameraInfo
+    from test_grasp_regions_node import _connected
+
+    probe = Node(name, context=context)
+    got = {t: [] for t in TOPICS}
+    for t in TOPICS:
+        probe.create_subscription(Image, f"segmentation/{t}", got[t].append, 10)
+    pubs = {"rgb": probe.create_publisher(Image, "camera/color/image_raw", 10),
+            "depth": probe.create_publisher(Image, "camera/depth/image_raw", 10),
+            "info": probe.create_publisher(CameraInfo, "camera/color/camera_info", 10)}
+    executor, end = _connected(context, node, probe, pubs)
+    return probe, got, pubs, executor, end
