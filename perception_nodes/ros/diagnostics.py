@@ -42,6 +42,12 @@ class NodeHealth:
             self.counters["malformed"] += 1
             self.last_error = reason
 
+    def callback_error(self, reason: str) -> None:
+        """An unexpected exception in a callback, survived: WARN with ``reason``."""
+        with self._lock:
+            self.counters["callback_errors"] = self.counters.get("callback_errors", 0) + 1
+            self.last_error = reason
+
     def fail(self, reason: str) -> None:
         """The node cannot do its job (configure failed, model refused): ERROR with
         ``reason`` until :meth:`recover`."""
@@ -65,8 +71,8 @@ class NodeHealth:
         return float(np.percentile(lat, q) * 1e3) if lat else float("nan")
 
     def status(self, name: str, hardware_id: str = "") -> DiagnosticStatus:
-        """A DiagnosticStatus: ERROR when the node cannot work (:meth:`fail`), WARN when
-        inputs were malformed, else OK."""
+        """A DiagnosticStatus: ERROR when the node cannot work (:meth:`fail`), WARN when a
+        callback failed or inputs were malformed, else OK."""
         with self._lock:
             counters = dict(self.counters)
             info = dict(self.info)
@@ -75,6 +81,8 @@ class NodeHealth:
         message = "ok"
         if fault:
             level, message = DiagnosticStatus.ERROR, f"not working: {fault}"
+        elif counters.get("callback_errors"):
+            level, message = DiagnosticStatus.WARN, f"callback failed: {last_error}"
         elif counters.get("malformed"):
             level, message = DiagnosticStatus.WARN, f"malformed input: {last_error}"
         elif counters.get("dropped"):

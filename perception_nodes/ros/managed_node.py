@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
@@ -113,11 +114,36 @@ class ManagedNode(LifecycleNode):
                 msg_type, topic, qos_profile, **kwargs))
         return super().create_publisher(msg_type, topic, qos_profile, **kwargs)
 
-    def create_subscription(self, *args, **kwargs):
-        return self._own("subscription", super().create_subscription(*args, **kwargs))
+    def create_subscription(self, msg_type, topic, callback, *args, **kwargs):
+        return self._own("subscription", super().create_subscription(
+            msg_type, topic, self._guarded(callback), *args, **kwargs))
 
-    def create_timer(self, *args, **kwargs):
-        return self._own("timer", super().create_timer(*args, **kwargs))
+    def create_timer(self, timer_period_sec, callback, *args, **kwargs):
+        return self._own("timer", super().create_timer(timer_period_sec,
+                                                       self._guarded(callback), *args,
+                                                       **kwargs))
+
+    def _guarded(self, callback):
+        """``callback`` that logs an unexpected exception with its traceback, counts it in
+        diagnostics (``callback_errors``) and returns: one bad message or bug must not end
+        the executor that serves every callback of the process."""
+        if callback is None or getattr(callback, "_guarded", False):
+            return callback
+
+        def run(*args, **kwargs):
+            try:
+                return callback(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - survive, count and report it
+                if getattr(self, "health", None) is None:  # rclpy's own, before __init__
+                    raise
+                name = getattr(callback, "__qualname__", repr(callback))
+                self.health.callback_error(f"{name}: {type(exc).__name__}: {exc}")
+                self.get_logger().error(f"callback {name} failed:\n{traceback.format_exc()}",
+                                        throttle_duration_sec=5.0)
+                return None
+
+        run._guarded = True
+        return run
 
     def create_service(self, *args, **kwargs):
         return self._own("service", super().create_service(*args, **kwargs))
