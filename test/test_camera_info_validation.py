@@ -46,3 +46,15 @@ def test_intrinsics_for_an_image_of_another_size_are_refused():
     assert intrinsics_from_camera_info(_info(), (48, 64, 3)).width == 64
     with pytest.raises(ValueError, match="camera_info is 64x48, the image 32x24"):
         intrinsics_from_camera_info(_info(), (24, 32))
+
+
+def test_frame_age_skips_stamps_that_cannot_be_capture_times():
+    from builtin_interfaces.msg import Time
+
+    from perception_nodes.ros.messages import frame_age_s
+
+    now = 100 * 10**9
+    assert frame_age_s(now, Time(sec=99, nanosec=500_000_000)) == pytest.approx(0.5)
+    assert frame_age_s(now, Time(sec=100, nanosec=300_000_000)) == 0.0  # clock skew
+    assert frame_age_s(now, Time(sec=0, nanosec=0)) is None  # unset
+    assert frame_age_s(now, Time(sec=102)) is None  # two seconds ahead

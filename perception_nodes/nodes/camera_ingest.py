@@ -13,7 +13,6 @@ from __future__ import annotations
 import threading
 import time
 
-from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
@@ -26,7 +25,7 @@ from perception_nodes.ros.image_conversion import (
     numpy_to_image,
 )
 from perception_nodes.ros.managed_node import ManagedNode, run_node
-from perception_nodes.ros.messages import camera_info_msg
+from perception_nodes.ros.messages import camera_info_msg, frame_age_s
 from perception_nodes.ros.params import Param
 from perception_nodes.ros.sync import Subscriber
 
@@ -147,8 +146,8 @@ class CameraIngestNode(ManagedNode):
         self.pub_info.publish(info)
         if depth is not None:
             self.pub_depth.publish(depth)
-        age = (self.get_clock().now() - Time.from_msg(color.header.stamp)).nanoseconds * 1e-9
-        self.health.published(latency_s=age)
+        self.health.published(latency_s=frame_age_s(self.get_clock().now().nanoseconds,
+                                                    color.header.stamp))
 
 
 def main(args: list[str] | None = None) -> int:

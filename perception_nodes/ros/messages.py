@@ -94,3 +94,18 @@ def labelled_array(values: np.ndarray, labels: list[str]) -> Float32MultiArray:
 def stamp_ns(stamp) -> int:
     """A ``builtin_interfaces/Time`` as integer nanoseconds."""
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+# a stamp this far ahead of the receiver's clock is not clock skew but a wrong stamp
+MAX_FUTURE_S = 1.0
+
+
+def frame_age_s(now_ns: int, stamp) -> float | None:
+    """Seconds from ``stamp`` to ``now_ns``, or None when the stamp cannot be a capture time:
+    zero (unset), negative, or more than ``MAX_FUTURE_S`` in the future. Latency statistics
+    skip such frames instead of being poisoned by them."""
+    ns = stamp_ns(stamp)
+    if ns <= 0:
+        return None
+    age = (now_ns - ns) * 1e-9
+    return None if age < -MAX_FUTURE_S else max(0.0, age)
