@@ -94,11 +94,26 @@ def test_depth_reads_as_metres_from_either_encoding_and_checks_registration():
     from perception_nodes.ros.image_conversion import image_to_depth_m
 
     mm = np.array([[0, 1500], [900, 65535]], np.uint16)
+    # 65535 (a sensor's saturation code, 65.5 m) is beyond any bin camera: invalid
     np.testing.assert_array_equal(image_to_depth_m(numpy_to_image(mm, "16UC1")),
-                                  np.array([[np.nan, 1.5], [0.9, 65.535]], np.float32))
+                                  np.array([[np.nan, 1.5], [0.9, np.nan]], np.float32))
     m = np.array([[np.nan, 0.5]], np.float32)
     np.testing.assert_array_equal(image_to_depth_m(numpy_to_image(m, "32FC1"), (1, 2, 3)), m)
     with pytest.raises(ImageConversionError, match="registered"):
         image_to_depth_m(numpy_to_image(m, "32FC1"), (2, 2))
     with pytest.raises(ImageConversionError, match="32FC1"):
         image_to_depth_m(numpy_to_image(np.zeros((2, 2, 3), np.uint8), "rgb8"))
+
+
+def test_depth_no_sensor_measures_is_invalid_not_geometry():
+    from perception_nodes.ros.image_conversion import DEPTH_RANGE_M, image_to_depth_m
+
+    one_mm = np.ones((3, 4), np.uint16)  # 16UC1 of 1 mm everywhere
+    assert np.isnan(image_to_depth_m(numpy_to_image(one_mm, "16UC1"))).all()
+    m = np.array([[1e-6, 1e30, -1.0, np.inf, 0.8]], np.float32)
+    got = image_to_depth_m(numpy_to_image(m, "32FC1"))
+    assert np.isnan(got[0, :4]).all() and got[0, 4] == np.float32(0.8)
+    flipped = numpy_to_image(np.full((2, 2), 0.9, np.float32), "32FC1")
+    flipped.is_bigendian = 1 - flipped.is_bigendian  # a wrong endianness flag
+    got = image_to_depth_m(flipped)
+    assert not ((got >= DEPTH_RANGE_M[0]) & (got <= DEPTH_RANGE_M[1])).any()

@@ -90,10 +90,15 @@ def image_to_rgb(msg: Image) -> np.ndarray:
     raise ImageConversionError(f"expected a colour image (rgb8/bgr8), got {msg.encoding!r}")
 
 
+# depths a bin camera can measure (m); anything else (1 mm, 1e30, a byte-swapped float) is
+# invalid rather than geometry: downstream plane fits and surfaces would blow up on it
+DEPTH_RANGE_M = (0.05, 20.0)
+
+
 def image_to_depth_m(msg: Image, shape: tuple[int, ...] | None = None) -> np.ndarray:
     """Read a depth Image as ``(H, W) float32`` metres, NaN invalid: 32FC1 as it is, 16UC1
-    millimetres (0 invalid) converted; with ``shape``, the ``(H, W)`` of the image it must be
-    registered to.
+    millimetres (0 invalid) converted, and every value outside ``DEPTH_RANGE_M`` made
+    invalid; with ``shape``, the ``(H, W)`` of the image it must be registered to.
 
     Raises:
         ImageConversionError: another encoding, a malformed image, or another size.
@@ -107,6 +112,11 @@ def image_to_depth_m(msg: Image, shape: tuple[int, ...] | None = None) -> np.nda
     if shape is not None and depth.shape != tuple(shape[:2]):
         raise ImageConversionError(f"depth {depth.shape} is not registered to the image "
                                    f"{tuple(shape[:2])}")
+    lo, hi = DEPTH_RANGE_M
+    with np.errstate(invalid="ignore"):
+        outside = ~((depth >= lo) & (depth <= hi))
+    if outside.any():  # no sensor measures there: invalid, as the sensor's own 0 or NaN
+        depth = np.where(outside, np.float32(np.nan), depth).astype(np.float32)
     return depth
 
 
