@@ -117,3 +117,13 @@ def test_depth_no_sensor_measures_is_invalid_not_geometry():
     flipped.is_bigendian = 1 - flipped.is_bigendian  # a wrong endianness flag
     got = image_to_depth_m(flipped)
     assert not ((got >= DEPTH_RANGE_M[0]) & (got <= DEPTH_RANGE_M[1])).any()
+
+
+def test_a_frame_over_the_pixel_bound_is_refused_before_its_data_is_read():
+    from sensor_msgs.msg import Image
+
+    from perception_nodes.ros.image_conversion import MAX_IMAGE_PIXELS, image_to_numpy
+
+    msg = Image(height=MAX_IMAGE_PIXELS, width=2, encoding="mono8", step=2)
+    with pytest.raises(ImageConversionError, match="over the"):
+        image_to_numpy(msg)

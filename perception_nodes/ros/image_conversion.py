@@ -40,6 +40,10 @@ def _encoding(encoding: str) -> tuple[np.dtype, int] | None:
     return (_MULTI_DTYPES[match[1]], int(match[2])) if match else None
 
 
+# the largest frame a node takes (a 16 MP camera): work per frame stays bounded
+MAX_IMAGE_PIXELS = 4096 * 4096
+
+
 class ImageConversionError(ValueError):
     """A message that cannot be read as an image of its declared encoding."""
 
@@ -48,7 +52,8 @@ def image_to_numpy(msg: Image) -> np.ndarray:
     """Read an Image as ``(H, W)`` or ``(H, W, C)`` array of its encoding's dtype.
 
     Raises:
-        ImageConversionError: unknown encoding, zero size, a step too short for the width,
+        ImageConversionError: unknown encoding, zero size, over ``MAX_IMAGE_PIXELS``, a
+            step too short for the width,
             a step that is not a whole number of elements, or a data length that is not
             ``step * height``.
     """
@@ -61,6 +66,9 @@ def image_to_numpy(msg: Image) -> np.ndarray:
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height <= 0 or width <= 0:
         raise ImageConversionError(f"empty image {width}x{height}")
+    if height * width > MAX_IMAGE_PIXELS:
+        raise ImageConversionError(f"image {width}x{height} is over the {MAX_IMAGE_PIXELS} "
+                                   "pixels a node processes per frame")
     row_bytes = width * channels * dtype.itemsize
     if step < row_bytes:
         raise ImageConversionError(
