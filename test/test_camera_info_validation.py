@@ -58,3 +58,24 @@ def test_frame_age_skips_stamps_that_cannot_be_capture_times():
     assert frame_age_s(now, Time(sec=100, nanosec=300_000_000)) == 0.0  # clock skew
     assert frame_age_s(now, Time(sec=0, nanosec=0)) is None  # unset
     assert frame_age_s(now, Time(sec=102)) is None  # two seconds ahead
+
+
+@pytest.mark.parametrize("quaternion,position,reason", [
+    ((0.0, 0.0, 0.0, 2.0), (0.0, 0.0, 1.0), "norm 2"),
+    ((0.0, 0.0, 0.0, 0.0), (0.0, 0.0, 1.0), "norm 0"),
+    ((0.0, 0.0, 0.0, 1.0), (0.0, math.nan, 1.0), "non-finite"),
+    ((math.inf, 0.0, 0.0, 1.0), (0.0, 0.0, 1.0), "non-finite"),
+])
+def test_a_pose_that_is_no_rigid_transform_is_refused(quaternion, position, reason):
+    from geometry_msgs.msg import Pose
+
+    from perception_nodes.ros.messages import matrix_from_pose_msg
+
+    msg = Pose()
+    msg.orientation.x, msg.orientation.y, msg.orientation.z, msg.orientation.w = quaternion
+    msg.position.x, msg.position.y, msg.position.z = position
+    with pytest.raises(ValueError, match=reason):
+        matrix_from_pose_msg(msg)
+    msg.orientation.x, msg.orientation.y, msg.orientation.z, msg.orientation.w = (0, 0, 0.6, 0.8)
+    msg.position.x, msg.position.y, msg.position.z = (0.1, 0.2, 0.9)
+    assert matrix_from_pose_msg(msg)[2, 3] == pytest.approx(0.9)

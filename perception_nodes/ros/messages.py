@@ -67,13 +67,25 @@ def pose_msg(matrix: np.ndarray) -> Pose:
     return msg
 
 
+# how far from unit length a pose's quaternion may be (float rounding of a real rotation)
+QUATERNION_NORM_TOLERANCE = 1e-3
+
+
 def matrix_from_pose_msg(msg: Pose) -> np.ndarray:
-    """4x4 rigid transform of a geometry_msgs/Pose; ValueError on a zero quaternion or NaN."""
+    """4x4 rigid transform of a geometry_msgs/Pose.
+
+    Raises:
+        ValueError: a non-finite value, or a quaternion that is not unit length (within
+            ``QUATERNION_NORM_TOLERANCE``): not a rotation, so not a pose.
+    """
     o, t = msg.orientation, msg.position
     q = np.array([o.x, o.y, o.z, o.w])
     pos = np.array([t.x, t.y, t.z])
-    if not (np.all(np.isfinite(q)) and np.all(np.isfinite(pos))) or np.linalg.norm(q) < 1e-6:
-        raise ValueError("pose has a non-finite value or a zero quaternion")
+    if not (np.all(np.isfinite(q)) and np.all(np.isfinite(pos))):
+        raise ValueError("pose has a non-finite value")
+    norm = float(np.linalg.norm(q))
+    if abs(norm - 1.0) > QUATERNION_NORM_TOLERANCE:
+        raise ValueError(f"pose quaternion has norm {norm:.6g}, not 1: not a rotation")
     return pose_matrix(pos, q)
 
 
