@@ -66,7 +66,7 @@ def test_every_node_its_own_process_frames_reach_grasp_candidates(ros_context, t
     delivered = [s for s in window if s in candidates]
     # the pipeline is alive: the sim renders 5 Hz between picks, but it pauses while a pick
     # executes, and on 2 cores six processes share the CPU (RGB-H segmentation fits the floor
-    # per frame): 0.8-1.5 Hz of segmented frames measured; the delivery share is the check
+    # per frame): 0.77 Hz and up measured over 30 s; the delivery share is the check
     assert len(window) >= WINDOW_S / 2, len(window)
     assert len(delivered) >= 0.95 * len(window), (len(delivered), len(window))
     for name, code in codes.items():
