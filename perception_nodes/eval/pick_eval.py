@@ -22,11 +22,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from perception_nodes.core.floor_plane import height_above_plane
 from perception_nodes.core.grasp_regions import (
     GraspParams,
     plan_grasps,
 )
+from perception_nodes.inference.geometric import height_for_frame
 from perception_nodes.sim.suction import CUP_SEALED, SuctionGripperSpec, execute_pick
 
 CONFIGURATIONS = ("baseline", "prior_mean", "confidence_mask", "superpixel", "geometric",
@@ -97,7 +97,7 @@ class Perception:
                 None, None
         if self.segmenter is None:
             return frame.labels, None, None
-        height = height_above_plane(frame.depth, frame.intrinsics, floor) \
+        height = height_for_frame(frame.depth, frame.intrinsics, floor) \
             if self.segmenter.needs_height else None
         out = self.segmenter(frame.rgb, height)
         return out.labels, out.confidence, out.samples

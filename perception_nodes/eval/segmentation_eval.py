@@ -122,7 +122,9 @@ def evaluate(scenes: Iterable[dict[str, np.ndarray]], sampler: Sampler,
     for scene in scenes:
         gt = labels_to_masks(scene["labels"])
         radius = gripper_radius_px(scene["camera_k"], scene["depth"])
-        out = sampler(scene["rgb"], scene_height(scene) if "camera_pose" in scene else None)
+        if "camera_pose" in scene and "height" not in scene:  # once, for every method
+            scene = {**scene, "height": scene_height(scene)}
+        out = sampler(scene["rgb"], scene.get("height"))
         size = scene["labels"].shape
         predictions = {}
         for method, pred in method_predictions(out, confidence_p).items():
@@ -244,7 +246,8 @@ def superpixel_method(model_path: str, providers: str = "cpu"
     runner = SuperpixelRunner(model_path, providers)
 
     def predict(scene: dict) -> tuple[np.ndarray, np.ndarray]:
-        height = scene_height(scene) if runner.needs_height else None
+        height = None if not runner.needs_height else \
+            scene["height"] if "height" in scene else scene_height(scene)
         result = runner.segment(scene["rgb"], height=height)
         return labels_to_masks(result.labels), result.scores
 

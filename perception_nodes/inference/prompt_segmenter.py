@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from perception_nodes.core.instance_encoding import preprocess, preprocess_rgbh
+from perception_nodes.core.instance_encoding import network_input
 from perception_nodes.inference.onnx_model import OnnxModel
 
 
@@ -39,8 +39,7 @@ class PromptSegRunner:
         then re-centred ones)."""
         h, w = rgb.shape[:2]
         ih, iw = self.input_size
-        image = preprocess_rgbh(rgb, height, self.input_size) if self.needs_height else \
-            preprocess(rgb, self.input_size)
+        image = network_input(rgb, height, self.input_size, 4 if self.needs_height else 3)
 
         def segment(points: np.ndarray) -> np.ndarray:
             points = np.asarray(points, np.float32).reshape(-1, 2)
