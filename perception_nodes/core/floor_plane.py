@@ -60,3 +60,17 @@ def plane_depth(intrinsics: PinholeIntrinsics, plane: np.ndarray, shape: tuple[i
     with np.errstate(divide="ignore", invalid="ignore"):
         z = -np.float32(plane[3]) / n_ray
     return np.where(z > 0, z, np.nan).astype(np.float32)
+
+
+def share_below_plane(depth: np.ndarray, intrinsics: PinholeIntrinsics, plane: np.ndarray,
+                      inside: np.ndarray | None = None, margin_m: float = 0.03) -> float:
+    """Share of the valid depth pixels (within ``inside (H, W) bool`` when given) measured
+    more than ``margin_m`` metres beyond (below) ``plane``: near 0 for the floor of the cell
+    the plane was calibrated in, large when the camera moved or the plane belongs to
+    another cell (nothing lies under a bin floor). NaN when no pixel is valid."""
+    height = height_above_plane(depth, intrinsics, plane)
+    valid = np.isfinite(height)
+    if inside is not None:
+        valid &= inside
+    n = int(valid.sum())
+    return float((height[valid] < -margin_m).sum() / n) if n else float("nan")

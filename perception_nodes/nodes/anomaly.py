@@ -21,7 +21,12 @@ from perception_nodes.core.anomaly import SAMPLERS, AnomalyParams
 from perception_nodes.core.confidence_masks import masks_to_labels
 from perception_nodes.inference.anomaly import PROMPT_METHODS, AnomalyDetector
 from perception_nodes.inference.onnx_model import resolve_model
-from perception_nodes.ros.calibration import parse_floor_calibration
+from perception_nodes.ros.calibration import (
+    SIM_CALIBRATION_CAMERA,
+    calibration_camera_param,
+    calibration_check,
+    parse_floor_calibration,
+)
 from perception_nodes.ros.image_conversion import (
     ImageConversionError,
     image_to_depth_m,
@@ -58,6 +63,7 @@ class AnomalyNode(ManagedNode):
               "frame from calibration (normal towards the camera)"),
         Param("workspace_polygon", "", "tray floor 'u,v; ...' as image fractions; outside it "
               "is ignored ('' = whole image)"),
+        calibration_camera_param(SIM_CALIBRATION_CAMERA),
         Param("models_dir", "", "folder holding manifest.yaml ('' = the package's "
               "models: the source tree's, or share/perception/models when installed)"),
         Param("providers", "auto", "ONNX Runtime providers",
@@ -70,6 +76,7 @@ class AnomalyNode(ManagedNode):
 
     def check_params(self, params: dict) -> None:
         self.plane, self.outside_workspace = parse_floor_calibration(params)
+        self.calibration = calibration_check(params, self.plane)
 
     def configure_io(self) -> None:
         p = self.params
@@ -99,8 +106,10 @@ class AnomalyNode(ManagedNode):
         try:
             rgb = image_to_rgb(image)
             depth = image_to_depth_m(depth_msg, rgb.shape)
-            frame = self.detector.detect(rgb, depth, intrinsics_from_camera_info(info, rgb.shape),
-                                         self.plane, self.outside_workspace(rgb.shape[:2]),
+            intrinsics = intrinsics_from_camera_info(info, rgb.shape)
+            outside = self.outside_workspace(rgb.shape[:2])
+            self.calibration.report(self.health, intrinsics, depth, ~outside)
+            frame = self.detector.detect(rgb, depth, intrinsics, self.plane, outside,
                                          stamp_ns(image.header.stamp))
         except (ImageConversionError, ValueError) as exc:
             self.drop_malformed("frame", exc)

@@ -76,6 +76,9 @@ class CameraIngestNode(ManagedNode):
         else:
             self.device = open_source(p["source"], p["device"], p["path"], p["width"],
                                       p["height"], p["loop"])
+            # a camera unplugged or a video at its end: silent, so WARN then ERROR
+            self.source_input = f"frames from the {p['source']} source"
+            self.expect_input(self.source_input)
             self.grabber = threading.Thread(target=self._grab_loop, daemon=True)
             self.grabber.start()
         if p["rate_hz"] > 0:
@@ -123,8 +126,11 @@ class CameraIngestNode(ManagedNode):
                 time.sleep(0.5)
                 continue
             if rgb is None:  # end of a file source
+                self.health.info["source_state"] = "ended"
                 time.sleep(0.05)
                 continue
+            self.health.heard(self.source_input)
+            self.health.info["source_state"] = "streaming"
             header = Header(stamp=self.get_clock().now().to_msg(), frame_id=p["frame_id"])
             if intrinsics is None or (intrinsics.width, intrinsics.height) != rgb.shape[1::-1]:
                 intrinsics = PinholeIntrinsics.from_fov(rgb.shape[1], rgb.shape[0],

@@ -19,7 +19,12 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from perception_nodes.inference.depth import SCALE_MODES, MonoDepthEstimator
 from perception_nodes.inference.onnx_model import resolve_model
-from perception_nodes.ros.calibration import parse_floor_calibration
+from perception_nodes.ros.calibration import (
+    SIM_CALIBRATION_CAMERA,
+    calibration_camera_param,
+    calibration_check,
+    parse_floor_calibration,
+)
 from perception_nodes.ros.image_conversion import (
     ImageConversionError,
     image_to_rgb,
@@ -42,6 +47,7 @@ class DepthNode(ManagedNode):
         Param("workspace_polygon", "0.3058,0.7548; 0.6911,0.7548; 0.6911,0.2410; "
               "0.3058,0.2410", "where the tray floor may be seen, 'u,v; ...' as image "
               "fractions ('' = whole image)"),
+        calibration_camera_param(SIM_CALIBRATION_CAMERA),
         Param("models_dir", "", "folder holding manifest.yaml ('' = the package's "
               "models: the source tree's, or share/perception/models when installed)"),
         Param("providers", "auto", "ONNX Runtime providers",
@@ -53,6 +59,7 @@ class DepthNode(ManagedNode):
 
     def check_params(self, params: dict) -> None:
         self.plane, self.outside_floor = parse_floor_calibration(params)
+        self.calibration = calibration_check(params, None)  # no measured depth to check
 
     def configure_io(self) -> None:
         p = self.params
@@ -76,6 +83,7 @@ class DepthNode(ManagedNode):
                 depth = self.estimator.relative(rgb)
             else:
                 intrinsics = intrinsics_from_camera_info(info, rgb.shape)
+                self.calibration.report(self.health, intrinsics)
                 depth, scale = self.estimator.metric(
                     rgb, intrinsics, self.plane, self.outside_floor.inside(rgb.shape[:2]))
                 self.health.info["scale"] = f"{scale:.4f}"

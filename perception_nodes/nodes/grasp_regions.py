@@ -30,7 +30,11 @@ from perception_nodes.core.grasp_regions import (
     GripperLayout,
     plan_grasps,
 )
-from perception_nodes.ros.calibration import parse_floor_calibration
+from perception_nodes.ros.calibration import (
+    calibration_camera_param,
+    calibration_check,
+    parse_floor_calibration,
+)
 from perception_nodes.ros.grasp_messages import DEFAULT_CUPS, candidate_markers, parse_pairs
 from perception_nodes.ros.image_conversion import (
     ImageConversionError,
@@ -79,6 +83,7 @@ class GraspRegionsNode(ManagedNode):
         Param("floor_plane", "", "the bin floor 'nx,ny,nz,d' in the camera optical frame "
               "from calibration: only what stands min_height_m above it is an item ('' = "
               "no floor rule)"),
+        calibration_camera_param(),
         Param("min_height_m", 0.01, "with floor_plane: a pixel is an item only this high "
               "above the floor (m)", min=0.0, max=0.2),
         Param("depth_topic", "camera/depth/image_raw", "depth image to plan on: the depth "
@@ -101,6 +106,7 @@ class GraspRegionsNode(ManagedNode):
             raise ParameterValueError(str(exc)) from exc
         self.floor_plane, self.outside_workspace = parse_floor_calibration(
             params, optional_plane=True)
+        self.calibration = calibration_check(params, self.floor_plane)
         self.grasp_params = GraspParams(
             params["yaw_steps"], params["yaw_period_deg"], params["max_plane_rms_m"],
             params["max_tilt_deg"], params["clearance_m"], min_confidence=params[
@@ -141,6 +147,8 @@ class GraspRegionsNode(ManagedNode):
                 samples = None
             scores = image_to_numpy(scores_msg).ravel()
             ignore = self.outside_workspace(labels.shape)
+            self.calibration.report(self.health, intrinsics, depth,
+                                    self.outside_workspace.inside(labels.shape))
             if anomaly_msg is not None:
                 foreign = image_to_numpy(anomaly_msg) > 0
                 if foreign.shape != labels.shape:

@@ -36,7 +36,11 @@ from perception_nodes.inference.segmenter import (
     model_kind,
 )
 from perception_nodes.inference.superpixel import TUNED_CENTRE_THRESHOLD
-from perception_nodes.ros.calibration import parse_floor_calibration
+from perception_nodes.ros.calibration import (
+    calibration_camera_param,
+    calibration_check,
+    parse_floor_calibration,
+)
 from perception_nodes.ros.image_conversion import (
     image_to_depth_m,
     image_to_rgb,
@@ -85,10 +89,12 @@ class SegmentationNode(ManagedNode):
               "fractions from calibration; nothing outside it is an item ('' = whole image)"),
         Param("min_height_m", GeometricParams().min_height_m, "mode geometric: what stands "
               "less than this above the floor is floor (m)", min=0.0, max=0.2),
+        calibration_camera_param(),
     )
 
     def check_params(self, params: dict) -> None:
         self.floor, self.workspace = parse_floor_calibration(params, optional_plane=True)
+        self.calibration = calibration_check(params, self.floor)
 
     def __init__(self, **kwargs) -> None:
         super().__init__("segmentation", **kwargs)
@@ -151,6 +157,8 @@ class SegmentationNode(ManagedNode):
             else:
                 depth = image_to_depth_m(depth_msg, rgb.shape)
                 intrinsics = intrinsics_from_camera_info(info, rgb.shape)
+                self.calibration.report(self.health, intrinsics, depth,
+                                        self.workspace.inside(rgb.shape[:2]))
                 out = self.geometric(depth, intrinsics) if self.runner is None else \
                     self.runner(rgb, height_for_frame(depth, intrinsics, self.floor,
                                                       self.params["seed"]))

@@ -37,7 +37,15 @@ COMMON_PARAMS = (
           "images across processes arrive; sensor_data only for best-effort publishers)",
           choices=tuple(QOS_PROFILES)),
     Param("diagnostics_period_s", 1.0, "period of /diagnostics updates (s)", min=0.05, max=60.0),
+    Param("input_warn_s", 3.0, "an input stream (images, camera info) silent this long while "
+          "active is WARN on /diagnostics (s)", min=0.1, max=3600.0),
+    Param("input_error_s", 10.0, "... and this long ERROR (s)", min=0.1, max=3600.0),
 )
+# applied to the running node without rebuilding its configured state
+_HEALTH_PARAMS = frozenset({"diagnostics_period_s", "max_fps", "input_warn_s",
+                            "input_error_s"})
+# message types that arrive as a stream: silence means a camera or partner node is gone
+STREAM_TYPES = ("Image", "CameraInfo")
 FRAME_PARAMS = (
     Param("max_fps", 0.0, "process at most this many frames per second (0 = unlimited); "
           "frames arriving faster are dropped and counted", min=0.0, max=1000.0),
@@ -71,7 +79,9 @@ class ManagedNode(LifecycleNode):
         self.param_specs = {p.name: p for p in params}
         self.params = declare_parameters(self, list(params))
         self.check_params(self.params)
-        self.health = NodeHealth()
+        self.health = NodeHealth(input_warn_s=self.params["input_warn_s"],
+                                 input_error_s=self.params["input_error_s"])
+        self._watched: list[str] = []
         self.active = False
         self.configured = False
         self.enabled = True
@@ -114,9 +124,30 @@ class ManagedNode(LifecycleNode):
                 msg_type, topic, qos_profile, **kwargs))
         return super().create_publisher(msg_type, topic, qos_profile, **kwargs)
 
-    def create_subscription(self, msg_type, topic, callback, *args, **kwargs):
+    def create_subscription(self, msg_type, topic, callback, *args, watch: bool | None = None,
+                            **kwargs):
+        """A guarded subscription (see :meth:`_guarded`). ``watch`` (default: for images and
+        camera info) makes ``topic`` an input that must keep arriving while the node is
+        active: silence is WARN, then ERROR on /diagnostics."""
+        callback = self._guarded(callback)
+        if watch is None:
+            watch = self._owning_io() and msg_type.__name__ in STREAM_TYPES
+        if watch and callback is not None:
+            inner, health = callback, self.health
+
+            def callback(msg, _topic=topic):
+                health.heard(_topic)
+                return inner(msg)
+
+            callback._guarded = True
+            self._watched.append(topic)
         return self._own("subscription", super().create_subscription(
-            msg_type, topic, self._guarded(callback), *args, **kwargs))
+            msg_type, topic, callback, *args, **kwargs))
+
+    def expect_input(self, name: str) -> None:
+        """From configure_io: ``name`` is an input the node reports itself through
+        ``health.heard(name)`` (frames from a device) and must keep arriving while active."""
+        self._watched.append(name)
 
     def create_timer(self, timer_period_sec, callback, *args, **kwargs):
         return self._own("timer", super().create_timer(timer_period_sec,
@@ -193,6 +224,8 @@ class ManagedNode(LifecycleNode):
                 destroy[kind](entity)
             self._io.clear()
             self._syncs.clear()
+            self._watched.clear()
+            self.health.unwatch()
             self.configured = False
 
     # -- parameters at run time -------------------------------------------------------------
@@ -210,11 +243,13 @@ class ManagedNode(LifecycleNode):
             return SetParametersResult(successful=True)
         old = dict(self.params)
         self.params.update(new)
+        self.health.input_warn_s = self.params["input_warn_s"]
+        self.health.input_error_s = self.params["input_error_s"]
         if "diagnostics_period_s" in new:
             self.destroy_timer(self._diag_timer)
             self._diag_timer = super().create_timer(new["diagnostics_period_s"],
                                                     self._publish_diagnostics)
-        rebuild = set(new) - self.LIVE_PARAMS - {"diagnostics_period_s", "max_fps"}
+        rebuild = set(new) - self.LIVE_PARAMS - _HEALTH_PARAMS
         if rebuild and self.configured:
             try:
                 self._reconfigure()
@@ -234,6 +269,8 @@ class ManagedNode(LifecycleNode):
         if self.active:
             for entity in self._managed_entities:
                 entity.on_activate(None)
+            if self.enabled:
+                self.health.watch(self._watched)
 
     # -- lifecycle --------------------------------------------------------------------------
     def on_configure(self, state: State) -> TransitionCallbackReturn:
@@ -248,10 +285,13 @@ class ManagedNode(LifecycleNode):
 
     def on_activate(self, state: State) -> TransitionCallbackReturn:
         self.active = True
+        if self.enabled:
+            self.health.watch(self._watched)
         return super().on_activate(state)
 
     def on_deactivate(self, state: State) -> TransitionCallbackReturn:
         self.active = False
+        self.health.unwatch()
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: State) -> TransitionCallbackReturn:
@@ -285,6 +325,10 @@ class ManagedNode(LifecycleNode):
 
     def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
         self.enabled = bool(request.data)
+        if self.enabled and self.active:
+            self.health.watch(self._watched)
+        elif not self.enabled:
+            self.health.unwatch()
         response.success = True
         response.message = "enabled" if self.enabled else "disabled"
         self.get_logger().info(f"processing {response.message}")
