@@ -23,9 +23,13 @@ def _nodes(context):
     only = LaunchConfiguration("nodes").perform(context)
     if only:
         names = [n for n in only.split(",") if n]
+    respawn = LaunchConfiguration("respawn").perform(context).lower() == "true"
+    # a node whose watchdog found it stalled exits with status 3 (and a crashed one
+    # non-zero): launch starts it again, the supervisor of separate processes
     return [
         Node(package="perception", executable=name, name=name, namespace=namespace,
-             parameters=[config], output="screen", emulate_tty=True)
+             parameters=[config], output="screen", emulate_tty=True, respawn=respawn,
+             respawn_delay=2.0)
         for name in names
     ]
 
@@ -40,5 +44,8 @@ def generate_launch_description() -> LaunchDescription:
                               description="namespace of every node and topic (one per cell)"),
         DeclareLaunchArgument("nodes", default_value="",
                               description="comma-separated subset of nodes to start"),
+        DeclareLaunchArgument("respawn", default_value="true",
+                              description="restart a node process that exits (a crash, or "
+                                          "its watchdog ending a stalled node)"),
         OpaqueFunction(function=_nodes),
     ])

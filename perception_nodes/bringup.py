@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from rclpy.signals import SignalHandlerOptions
 
 from perception_nodes.registry import node_class
 from perception_nodes.resources import default_config
+from perception_nodes.ros.watchdog import Watchdog, exit_stalled
 
 
 def config_key(key: str) -> str:
@@ -56,11 +58,18 @@ def parse_overrides(items: list[str]) -> dict[str, dict[str, Any]]:
 
 
 class Bringup:
-    """Nodes plus their executor, in a context of their own; spin in a background thread."""
+    """Nodes plus their executor, in a context of their own; spin in a background thread.
+
+    Started in the background, a :class:`Watchdog` checks the executor thread and every
+    node's callbacks: a dead executor or a callback running over ``watchdog_timeout_s`` is
+    logged, reported as ERROR on /diagnostics and handed to ``on_stall`` (default: the
+    process exits with status 3 for its supervisor to restart it; 0 = no watchdog).
+    """
 
     def __init__(self, config: Path | str | None = None, nodes: list[str] | None = None,
                  overrides: dict[str, dict[str, Any]] | None = None,
-                 context: Context | None = None) -> None:
+                 context: Context | None = None, watchdog_timeout_s: float = 60.0,
+                 on_stall: Callable[[str], None] = exit_stalled) -> None:
         names, params = load_config(config)
         names = nodes if nodes is not None else names
         self.context = context or Context()
@@ -79,6 +88,10 @@ class Bringup:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self.error: Exception | None = None
+        self.watchdog: Watchdog | None = None
+        if watchdog_timeout_s > 0:
+            self.watchdog = Watchdog(self._watched_nodes, watchdog_timeout_s,
+                                     self._executor_alive, self._stalled(on_stall))
 
     def add_node(self, node) -> None:
         """Spin an extra node (a recorder, a test probe) on the same executor."""
@@ -87,7 +100,22 @@ class Bringup:
     def start(self) -> Bringup:
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()
+        if self.watchdog is not None:
+            self.watchdog.start()
         return self
+
+    def _watched_nodes(self) -> list:
+        return [n for n in self.executor.get_nodes() if hasattr(n, "stall_reason")]
+
+    def _executor_alive(self) -> bool:
+        return self._stopping or (self._thread is not None and self._thread.is_alive())
+
+    def _stalled(self, on_stall: Callable[[str], None]) -> Callable[[str], None]:
+        def stalled(reason: str) -> None:
+            if self.error is None:
+                self.error = RuntimeError(reason)
+            on_stall(reason)
+        return stalled
 
     def _spin(self) -> None:
         try:
@@ -102,7 +130,8 @@ class Bringup:
         thread when not started.
 
         Raises:
-            RuntimeError: the executor thread ended with an exception (every node stopped).
+            RuntimeError: the executor thread ended with an exception (every node stopped),
+                or the watchdog found a stall and ``on_stall`` returned.
         """
         end = time.monotonic() + seconds
         while time.monotonic() < end and self.context.ok() and \
@@ -110,7 +139,7 @@ class Bringup:
             if self._thread is None:
                 self.executor.spin_once(timeout_sec=0.1)
                 continue
-            if not self._thread.is_alive():
+            if not self._thread.is_alive() or self.error is not None:
                 break
             time.sleep(min(0.2, max(0.0, end - time.monotonic())))
         if self.error is not None:
@@ -119,6 +148,8 @@ class Bringup:
     def stop(self) -> None:
         """Stop spinning (no more callbacks); nodes stay until :meth:`shutdown`."""
         self._stopping = True
+        if self.watchdog is not None:
+            self.watchdog.stop()
         self.executor.shutdown(timeout_sec=2.0)
         if self._thread is not None:
             self._thread.join(timeout=5.0)

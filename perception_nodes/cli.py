@@ -19,10 +19,16 @@ def _cmd_bringup(args: argparse.Namespace) -> int:
     stop = threading.Event()  # SIGINT/SIGTERM (launch, Ctrl-C, even where SIGINT is ignored)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    with Bringup(args.config or None, nodes=nodes, overrides=parse_overrides(args.set)) as bringup:
+    with Bringup(args.config or None, nodes=nodes, overrides=parse_overrides(args.set),
+                 watchdog_timeout_s=args.watchdog_timeout) as bringup:
         bringup.start()
-        bringup.run_for(args.duration if args.duration > 0 else float("inf"), stop)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second one must not cut shutdown
+        try:
+            bringup.run_for(args.duration if args.duration > 0 else float("inf"), stop)
+        except RuntimeError as exc:  # the executor died: every node stopped
+            print(f"perception bringup: {exc}; exiting with status 1", file=sys.stderr)
+            return 1
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second one must not cut shutdown
     return 0
 
 
@@ -264,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--nodes", default="", help="comma-separated subset of nodes")
     b.add_argument("--duration", type=float, default=0.0, help="seconds; 0 = until Ctrl-C")
     b.add_argument("--set", nargs="*", default=[], metavar="NODE.PARAM:=VALUE")
+    b.add_argument("--watchdog-timeout", type=float, default=60.0,
+                   help="a callback running this long (s), or a dead executor, ends the "
+                   "process with status 3 for its supervisor to restart (0 = off)")
     b.set_defaults(func=_cmd_bringup)
 
     d = sub.add_parser("demo", help="the stack on the simulated cell, recorded to a run folder")

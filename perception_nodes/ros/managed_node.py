@@ -29,6 +29,7 @@ from perception_nodes.ros.diagnostics import NodeHealth, diagnostic_array
 from perception_nodes.ros.params import Param, ParameterValueError, declare_parameters
 from perception_nodes.ros.qos import QOS_PROFILES, describe_qos, qos_by_name
 from perception_nodes.ros.sync import TimeSynchronizer
+from perception_nodes.ros.watchdog import Watchdog
 
 COMMON_PARAMS = (
     Param("autostart", True, "configure and activate at startup; false leaves the node "
@@ -40,6 +41,10 @@ COMMON_PARAMS = (
     Param("input_warn_s", 3.0, "an input stream (images, camera info) silent this long while "
           "active is WARN on /diagnostics (s)", min=0.1, max=3600.0),
     Param("input_error_s", 10.0, "... and this long ERROR (s)", min=0.1, max=3600.0),
+    Param("watchdog_timeout_s", 60.0, "a callback running this long, or no diagnostics "
+          "heartbeat for this long, ends the process with status 3 after an ERROR on "
+          "/diagnostics, for its supervisor to restart it (0 = no watchdog)", min=0.0,
+          max=3600.0, read_only=True),
 )
 # applied to the running node without rebuilding its configured state
 _HEALTH_PARAMS = frozenset({"diagnostics_period_s", "max_fps", "input_warn_s",
@@ -82,6 +87,8 @@ class ManagedNode(LifecycleNode):
         self.health = NodeHealth(input_warn_s=self.params["input_warn_s"],
                                  input_error_s=self.params["input_error_s"])
         self._watched: list[str] = []
+        self._in_flight: dict[int, tuple[str, float]] = {}  # thread -> (callback, start)
+        self.heartbeat = time.monotonic()
         self.active = False
         self.configured = False
         self.enabled = True
@@ -161,17 +168,25 @@ class ManagedNode(LifecycleNode):
         if callback is None or getattr(callback, "_guarded", False):
             return callback
 
+        name = getattr(callback, "__qualname__", repr(callback))
+
         def run(*args, **kwargs):
+            in_flight = getattr(self, "_in_flight", None)
+            thread = threading.get_ident()
+            if in_flight is not None:
+                in_flight[thread] = (name, time.monotonic())
             try:
                 return callback(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - survive, count and report it
                 if getattr(self, "health", None) is None:  # rclpy's own, before __init__
                     raise
-                name = getattr(callback, "__qualname__", repr(callback))
                 self.health.callback_error(f"{name}: {type(exc).__name__}: {exc}")
                 self.get_logger().error(f"callback {name} failed:\n{traceback.format_exc()}",
                                         throttle_duration_sec=5.0)
                 return None
+            finally:
+                if in_flight is not None:
+                    in_flight.pop(thread, None)
 
         run._guarded = True
         return run
@@ -334,7 +349,28 @@ class ManagedNode(LifecycleNode):
         self.get_logger().info(f"processing {response.message}")
         return response
 
-    def _publish_diagnostics(self) -> None:
+    def stall_reason(self, timeout_s: float) -> str:
+        """Why this node is stuck ('' if it is not): a callback running over ``timeout_s``,
+        or no diagnostics heartbeat for that long (its executor is dead or blocked)."""
+        now = time.monotonic()
+        for name, start in list(self._in_flight.values()):
+            if now - start > timeout_s:
+                return f"{self.get_name()}: callback {name} has run for {now - start:.0f} s"
+        silent = now - self.heartbeat
+        if silent > max(timeout_s, 3 * self.params["diagnostics_period_s"]):
+            return f"{self.get_name()}: no callback has run for {silent:.0f} s"
+        return ""
+
+    def report_stall(self, reason: str) -> None:
+        """ERROR on /diagnostics with ``reason``, published from the watchdog's thread."""
+        self.health.fail(f"stalled, restarting: {reason}")
+        self.get_logger().error(f"watchdog: {reason}; the process exits for its supervisor "
+                                "to restart it")
+        self._publish_diagnostics(beat=False)
+
+    def _publish_diagnostics(self, beat: bool = True) -> None:
+        if beat:
+            self.heartbeat = time.monotonic()
         self.health.info["lifecycle"] = "active" if self.active else (
             "inactive" if self.configured else "unconfigured")
         self.health.info["enabled"] = str(self.enabled).lower()
@@ -361,6 +397,9 @@ def run_node(node_class: type, args: list[str] | None = None) -> int:
         return 2
     executor = SingleThreadedExecutor()
     executor.add_node(node)
+    watchdog = None
+    if node.params["watchdog_timeout_s"] > 0:
+        watchdog = Watchdog(lambda: [node], node.params["watchdog_timeout_s"]).start()
     try:
         while not stop.is_set() and rclpy.ok():
             executor.spin_once(timeout_sec=0.1)
@@ -370,6 +409,8 @@ def run_node(node_class: type, args: list[str] | None = None) -> int:
         # a second signal (a terminal signals the whole process group, launch again) must
         # not cut the release of models, devices and files short
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if watchdog is not None:
+            watchdog.stop()
         if node.configured and rclpy.ok():
             node.trigger_shutdown()
         node.destroy_node()
