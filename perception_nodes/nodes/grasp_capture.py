@@ -30,7 +30,11 @@ from perception_nodes.core.conventions import CAMERA_FRAME
 from perception_nodes.core.grasp_geometry import cup_footprint_mask
 from perception_nodes.core.grasp_regions import GripperLayout
 from perception_nodes.ros.grasp_messages import DEFAULT_CUPS, parse_pairs
-from perception_nodes.ros.image_conversion import ImageConversionError, image_to_rgb
+from perception_nodes.ros.image_conversion import (
+    DEPTH_RANGE_M,
+    ImageConversionError,
+    image_to_rgb,
+)
 from perception_nodes.ros.managed_node import ManagedNode, run_node
 from perception_nodes.ros.messages import (
     intrinsics_from_camera_info,
@@ -119,6 +123,10 @@ class GraspCaptureNode(ManagedNode):
             self.health.count("dropped")  # the previous pick never reported its gauge
         try:
             pose = matrix_from_pose_msg(msg.pose)
+            z = float(pose[2, 3])
+            if not DEPTH_RANGE_M[0] <= z <= DEPTH_RANGE_M[1]:
+                raise ValueError(f"pick pose {z:.3g} m along the optical axis: not in front "
+                                 "of the camera within the depth a camera measures")
         except ValueError as exc:
             self.health.malformed(str(exc))
             return

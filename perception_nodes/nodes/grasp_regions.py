@@ -38,8 +38,8 @@ from perception_nodes.ros.calibration import (
 from perception_nodes.ros.grasp_messages import DEFAULT_CUPS, candidate_markers, parse_pairs
 from perception_nodes.ros.image_conversion import (
     ImageConversionError,
+    image_to_array,
     image_to_depth_m,
-    image_to_numpy,
     numpy_to_image,
 )
 from perception_nodes.ros.managed_node import ManagedNode, run_node
@@ -138,19 +138,22 @@ class GraspRegionsNode(ManagedNode):
         start = time.monotonic()
         self.health.count("received")
         try:
-            labels, confidence = image_to_numpy(labels_msg), image_to_numpy(conf_msg)
+            labels = image_to_array(labels_msg, np.uint16, "instance labels")
+            confidence = image_to_array(conf_msg, np.float32, "confidence")
+            if labels.ndim != 2 or confidence.ndim != 2:
+                raise ValueError("labels and confidence must have one channel")
             depth = image_to_depth_m(depth_msg, labels.shape)
             intrinsics = intrinsics_from_camera_info(info, labels.shape)
-            samples = image_to_numpy(samples_msg)
+            samples = image_to_array(samples_msg, np.uint16, "sample labels")
             samples = samples.reshape(*samples.shape[:2], -1).transpose(2, 0, 1)
             if samples.shape == (1, 1, 1):  # the mode drew no samples: risk 0
                 samples = None
-            scores = image_to_numpy(scores_msg).ravel()
+            scores = image_to_array(scores_msg, np.float32, "instance scores").ravel()
             ignore = self.outside_workspace(labels.shape)
             self.calibration.report(self.health, intrinsics, depth,
                                     self.outside_workspace.inside(labels.shape))
             if anomaly_msg is not None:
-                foreign = image_to_numpy(anomaly_msg) > 0
+                foreign = image_to_array(anomaly_msg, np.uint16, "anomaly labels") > 0
                 if foreign.shape != labels.shape:
                     raise ValueError(f"anomaly labels {foreign.shape} vs {labels.shape}")
                 ignore = ignore | foreign

@@ -24,7 +24,11 @@ from sensor_msgs.msg import CameraInfo, Image
 from perception_nodes.core.grasp_geometry import oracle_grasp
 from perception_nodes.ros.image_conversion import ImageConversionError, image_to_numpy
 from perception_nodes.ros.managed_node import ManagedNode, run_node
-from perception_nodes.ros.messages import intrinsics_from_camera_info, pose_msg
+from perception_nodes.ros.messages import (
+    intrinsics_from_camera_info,
+    matrix_from_pose_msg,
+    pose_msg,
+)
 from perception_nodes.ros.params import Param
 from perception_nodes.ros.sync import Subscriber
 
@@ -138,6 +142,11 @@ class PickClientNode(ManagedNode):
         if msg is None:
             return
         for pose in msg.poses:
+            try:
+                matrix_from_pose_msg(pose)
+            except ValueError as exc:  # an arm must never be sent there
+                self.drop_malformed("candidate", exc)
+                continue
             point = np.array([pose.position.x, pose.position.y, pose.position.z])
             if all(np.linalg.norm(point - spot) > 0.02 for spot in self.failed_spots):
                 self.last_point = point

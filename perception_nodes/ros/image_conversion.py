@@ -98,6 +98,15 @@ def image_to_rgb(msg: Image) -> np.ndarray:
     raise ImageConversionError(f"expected a colour image (rgb8/bgr8), got {msg.encoding!r}")
 
 
+def image_to_array(msg: Image, dtype: type, what: str) -> np.ndarray:
+    """Read an Image that must hold ``dtype`` elements (labels: uint16, confidence:
+    float32), whatever its channel count; ImageConversionError naming ``what`` otherwise."""
+    arr = image_to_numpy(msg)
+    if arr.dtype != np.dtype(dtype):
+        raise ImageConversionError(f"{what} must be {np.dtype(dtype)}, got {msg.encoding!r}")
+    return arr
+
+
 # depths a bin camera can measure (m); anything else (1 mm, 1e30, a byte-swapped float) is
 # invalid rather than geometry: downstream plane fits and surfaces would blow up on it
 DEPTH_RANGE_M = (0.05, 20.0)

@@ -199,9 +199,25 @@ class ManagedNode(LifecycleNode):
 
     def synchroniser(self, subscribers: list, queue_size: int = 10):
         """An exact-stamp synchroniser over ``subscribers`` whose drops (a partner that
-        never came, an input queue overflowing) are counted in diagnostics."""
+        never came, an input queue overflowing) are counted in diagnostics; a matched set
+        whose frame ids differ is dropped as malformed."""
         sync = TimeSynchronizer(subscribers, queue_size=queue_size)
         self._syncs.append(sync)
+        register = sync.registerCallback
+
+        def register_checked(callback, *args):
+            def same_frame(*msgs):
+                # one frame's messages come from one camera: derived topics carry the
+                # source image's header, so another frame id is a miswired input
+                ids = {m.header.frame_id for m in msgs if hasattr(m, "header")}
+                if len(ids) > 1:
+                    self.drop_malformed("frame", ValueError(
+                        f"inputs of one stamp in different frames {sorted(ids)}"))
+                    return None
+                return callback(*msgs)
+            return register(same_frame, *args)
+
+        sync.registerCallback = register_checked
         return sync
 
     def io_counts(self) -> dict[str, int]:
