@@ -32,6 +32,19 @@ def _cmd_bringup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_soak(args: argparse.Namespace) -> int:
+    from perception_nodes.bringup import parse_overrides
+    from perception_nodes.eval.soak import soak, write_report
+
+    result = soak(args.minutes, args.config or None, parse_overrides(args.set),
+                  warmup_s=args.warmup_s, sample_s=args.sample_s)
+    write_report(result, Path(args.out) if args.out else None)
+    print(json.dumps({k: result[k] for k in ("picks", "picks_per_minute",
+                                             "rss_growth_after_warmup", "latency_drift",
+                                             "targets")}), file=sys.stderr)
+    return 0 if result["passed"] else 1
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from perception_nodes.bringup import parse_overrides
     from perception_nodes.eval.demo import run_demo
@@ -274,6 +287,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a callback running this long (s), or a dead executor, ends the "
                    "process with status 3 for its supervisor to restart (0 = off)")
     b.set_defaults(func=_cmd_bringup)
+
+    so = sub.add_parser("soak", help="the default bringup for N minutes: picks per minute, RSS "
+                        "growth, latency drift and diagnostics as JSON (exit 1 on a missed "
+                        "target)")
+    so.add_argument("--minutes", type=float, default=10.0)
+    so.add_argument("--warmup-s", type=float, default=60.0,
+                    help="RSS growth and latency drift are measured after this")
+    so.add_argument("--sample-s", type=float, default=10.0)
+    so.add_argument("--out", default="", help="JSON report file (default: stdout)")
+    so.add_argument("--config", default="",
+                    help="parameter file (default: the package's config/perception.yaml)")
+    so.add_argument("--set", nargs="*", default=[], metavar="NODE.PARAM:=VALUE")
+    so.set_defaults(func=_cmd_soak)
 
     d = sub.add_parser("demo", help="the stack on the simulated cell, recorded to a run folder")
     d.add_argument("--duration", type=float, default=45.0)

@@ -192,6 +192,11 @@ class WorkspaceMask:
         return self._inside[shape]
 
 
+# the largest cup radius in pixels a frame is planned with (a 5 MP camera at 0.3 m sees the
+# 9 mm cup about 70 px wide)
+MAX_CUP_RADIUS_PX = 256
+
+
 def _disk_kernel(radius_px: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius_px + 1,) * 2)
 
@@ -216,6 +221,10 @@ def plan_grasps(labels: np.ndarray, depth: np.ndarray, intrinsics: PinholeIntrin
             None. With it, only pixels measured at least ``params.min_height_m`` above the
             floor are item (the floor and unknown depth never are): no centre and no sealing
             cup on them.
+
+    Raises:
+        ValueError: inputs of different sizes, or a cup wider than ``MAX_CUP_RADIUS_PX`` or
+            an eighth of the image at the items' depth (work per frame stays bounded).
     """
     layout, params = layout or GripperLayout(), params or GraspParams()
     labels = np.asarray(labels)
@@ -241,6 +250,13 @@ def plan_grasps(labels: np.ndarray, depth: np.ndarray, intrinsics: PinholeIntrin
     f = 0.5 * (intrinsics.fx + intrinsics.fy)
     z_typ = float(np.median(depth[on_item]))
     r_px = max(1, int(round(layout.cup_radius_m * f / z_typ)))
+    if r_px > min(MAX_CUP_RADIUS_PX, min(h, w) // 8):
+        # the per-pixel windows grow with the cup: bounded work, and no bin camera sees a
+        # cup this large (the cup layout would cover most of the image)
+        raise ValueError(f"a suction cup is {r_px} px in radius at {z_typ:.3g} m with a "
+                         f"{f:.0f} px focal length: more than the "
+                         f"{min(MAX_CUP_RADIUS_PX, min(h, w) // 8)} px a {w}x{h} bin view "
+                         "allows; check the depth unit and camera_info")
     planes = local_planes(depth, intrinsics, r_px, where=on_item)
     planar = planes.valid & (planes.rms <= params.max_plane_rms_m) & \
         (planes.tilt_deg() <= params.max_tilt_deg)

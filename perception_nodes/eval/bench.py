@@ -379,6 +379,8 @@ BENCHES: dict[str, Callable[[], dict]] = {
     "anomaly": bench_anomaly,
     "depth": bench_depth,
     "pipeline": bench_pipeline_graph,
+    "adversarial": lambda: __import__("perception_nodes.eval.adversarial",
+                                      fromlist=["bench_adversarial"]).bench_adversarial(),
 }
 
 

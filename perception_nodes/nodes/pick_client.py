@@ -2,14 +2,17 @@
 
 Policy ``grasp_regions`` executes the top candidate of ``grasp/candidates`` (what the arm
 of a real cell consumes), skipping candidates within 2 cm of a spot whose pick lifted
-nothing in the same scene. Policy ``oracle`` picks the topmost ground-truth instance
-(``sim/instance_labels`` with
-``camera/depth/image_raw``) whose interior fits a suction cup on a flat patch, with the
-surface normal fitted to the depth there: it exercises the cell and is not a perception
-result. Items whose pick lifted nothing (``sim/pick_outcome``) are not tried again in the
-same scene, as a cell retries elsewhere after a failed grasp. Publishes
-``sim/pick_request`` (PoseStamped, camera optical frame, z out of the surface) every
-``period_s`` seconds.
+nothing in the last ``retry_failed_s`` seconds (the bin may have changed since: an operator
+swapped it, items slid), and NaN poses. Picks that lift nothing in a row, or requests with
+no usable candidate, back off: the next request waits ``period_s`` times 2 per failure, at
+most ``max_backoff`` times; a pick that lifts resets it. So the loop never stops for good on
+a bin it cannot pick from, and does not hammer one either. Policy ``oracle`` picks the
+topmost ground-truth instance (``sim/instance_labels`` with ``camera/depth/image_raw``)
+whose interior fits a suction cup on a flat patch, with the surface normal fitted to the
+depth there: it exercises the cell and is not a perception result. Items whose pick lifted
+nothing (``sim/pick_outcome``) are not tried again in the same scene, as a cell retries
+elsewhere after a failed grasp. Publishes ``sim/pick_request`` (PoseStamped, camera optical
+frame, z out of the surface) every ``period_s`` seconds.
 """
 
 from __future__ import annotations
@@ -47,6 +50,10 @@ class PickClientNode(ManagedNode):
         Param("max_plane_rms_m", 0.003, "roughest acceptable patch under the cup (m rms); "
               "above the depth noise (about 1.7 mm rms at 0.9 m)",
               min=0.0, max=0.05),
+        Param("retry_failed_s", 30.0, "a spot whose pick lifted nothing is tried again after "
+              "this long (s)", min=0.0, max=3600.0),
+        Param("max_backoff", 4.0, "after failures in a row the request period grows up to "
+              "this factor", min=1.0, max=100.0),
     )
 
     def __init__(self, **kwargs) -> None:
@@ -66,7 +73,9 @@ class PickClientNode(ManagedNode):
         self.create_subscription(PoseArray, "grasp/candidates", self._on_candidates,
                                  self.sub_qos)
         self.candidates: PoseArray | None = None
-        self.failed_spots: list[np.ndarray] = []
+        self.failed_spots: list[tuple[np.ndarray, float]] = []  # (point, when)
+        self.failures = 0  # picks that lifted nothing, or found no candidate, in a row
+        self.next_request = 0.0
         self.last_point: np.ndarray | None = None
         self.failed: set[int] = set()
         self.scene = None
@@ -97,8 +106,10 @@ class PickClientNode(ManagedNode):
         self.candidates = None
         if scene != self.scene:
             self.scene, self.failed, self.failed_spots = scene, set(), []
+        self.failures = self.failures + 1 if lifted == 0 else 0
+        self._back_off(time.monotonic())
         if lifted == 0 and self.last_point is not None:
-            self.failed_spots.append(self.last_point)
+            self.failed_spots.append((self.last_point, time.monotonic()))
         if lifted == 0:
             self.failed.update(label for label in labels if label)
             self.failed.add(self.target)
@@ -109,6 +120,8 @@ class PickClientNode(ManagedNode):
         now = time.monotonic()
         if self.pending_since is not None and \
                 now - self.pending_since < self.params["outcome_timeout_s"]:
+            return
+        if now < self.next_request:
             return
         if self.params["policy"] == "grasp_regions":
             self._request_top_candidate(now)
@@ -137,10 +150,22 @@ class PickClientNode(ManagedNode):
         self.health.info["last_target"] = str(self.target)
 
 
+    def _back_off(self, now: float) -> None:
+        """After a failure: no request for ``period_s * 2^failures`` (at most
+        ``max_backoff`` periods) counted from the timer's own period; none after a success."""
+        p = self.params
+        factor = min(2.0 ** self.failures, p["max_backoff"])
+        self.next_request = now + (factor - 1.0) * p["period_s"]
+        self.health.info["backoff_factor"] = f"{factor:g}"
+
     def _request_top_candidate(self, now: float) -> None:
         msg, self.candidates = self.candidates, None
         if msg is None:
             return
+        recent = [spot for spot, when in self.failed_spots
+                  if now - when < self.params["retry_failed_s"]]
+        self.failed_spots = [(s, w) for s, w in self.failed_spots
+                             if now - w < self.params["retry_failed_s"]]
         for pose in msg.poses:
             try:
                 matrix_from_pose_msg(pose)
@@ -148,12 +173,14 @@ class PickClientNode(ManagedNode):
                 self.drop_malformed("candidate", exc)
                 continue
             point = np.array([pose.position.x, pose.position.y, pose.position.z])
-            if all(np.linalg.norm(point - spot) > 0.02 for spot in self.failed_spots):
+            if all(np.linalg.norm(point - spot) > 0.02 for spot in recent):
                 self.last_point = point
                 self.pub.publish(PoseStamped(header=msg.header, pose=pose))
                 self.pending_since = now
                 self.health.published()
                 return
+        self.failures += 1
+        self._back_off(now)
         self.health.count("no_grasp")
 
 
