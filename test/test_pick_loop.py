@@ -8,9 +8,9 @@ import time
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseArray, PoseStamped
+from hostile import FRAME, HostileRig
 from rclpy.parameter import Parameter
 
-from hostile import FRAME, HostileRig
 from perception_nodes.core.grasp_geometry import grasp_pose
 from perception_nodes.nodes.pick_client import PickClientNode
 from perception_nodes.ros.messages import pose_msg
