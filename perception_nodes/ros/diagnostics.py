@@ -26,8 +26,8 @@ class NodeHealth:
     ended) hold their level until cleared.
     """
 
-    def __init__(self, window: int = 200, input_warn_s: float = 3.0,
-                 input_error_s: float = 10.0) -> None:
+    def __init__(self, window: int = 200, input_warn_s: float = 5.0,
+                 input_error_s: float = 15.0) -> None:
         self._lock = threading.Lock()
         self.counters = {"received": 0, "published": 0, "dropped": 0, "malformed": 0}
         self._publish_times: deque[float] = deque(maxlen=window)

@@ -38,9 +38,10 @@ COMMON_PARAMS = (
           "images across processes arrive; sensor_data only for best-effort publishers)",
           choices=tuple(QOS_PROFILES)),
     Param("diagnostics_period_s", 1.0, "period of /diagnostics updates (s)", min=0.05, max=60.0),
-    Param("input_warn_s", 3.0, "an input stream (images, camera info) silent this long while "
+    # the simulated cell's camera pauses for up to 4 s while a pick's physics runs
+    Param("input_warn_s", 5.0, "an input stream (images, camera info) silent this long while "
           "active is WARN on /diagnostics (s)", min=0.1, max=3600.0),
-    Param("input_error_s", 10.0, "... and this long ERROR (s)", min=0.1, max=3600.0),
+    Param("input_error_s", 15.0, "... and this long ERROR (s)", min=0.1, max=3600.0),
     Param("watchdog_timeout_s", 60.0, "a callback running this long, or no diagnostics "
           "heartbeat for this long, ends the process with status 3 after an ERROR on "
           "/diagnostics, for its supervisor to restart it (0 = no watchdog)", min=0.0,
