@@ -4,6 +4,7 @@ import time
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
+from hostile import HostileRig
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -89,3 +90,48 @@ def test_a_held_grasp_becomes_one_sample_and_a_failed_one_none(ros_context, tmp_
     assert node.health.counters["failed_grasps"] == 1 and node.health.counters["grasps"] == 2
     node.destroy_node()
     probe.destroy_node()
+
+
+def test_a_pick_in_the_world_frame_is_stored_in_the_camera_frame(ros_context, tmp_path):
+    """The topic contract allows picks in ``world``: with the camera's pose there
+    (``camera/pose``) the sample's pose is the same grasp in the camera optical frame."""
+    node = GraspCaptureNode(context=ros_context, parameter_overrides=[
+        Parameter("dataset_dir", value=str(tmp_path)), Parameter("cup_offsets_m", value="0,0"),
+        Parameter("max_wait_frames", value=1)])
+    rig = HostileRig(ros_context, node, {"camera/color/image_raw": Image,
+                                          "camera/color/camera_info": CameraInfo,
+                                          "camera/pose": PoseStamped,
+                                          "sim/pick_request": PoseStamped,
+                                          "sim/suction_gauge": Float32MultiArray})
+    # the camera 1.2 m above the world origin, looking down (optical z along world -z),
+    # turned 30 degrees about the vertical
+    c, s_ = np.cos(np.deg2rad(30.0)), np.sin(np.deg2rad(30.0))
+    world_camera = np.eye(4)
+    world_camera[:3, :3] = np.array([[c, -s_, 0], [s_, c, 0], [0, 0, 1]]) @ np.diag([1, -1, -1])
+    world_camera[:3, 3] = [0.1, -0.05, 1.2]
+    in_camera = grasp_pose(np.array([0.02, -0.01, 1.0]), np.array([0.0, 0.0, -1.0]))
+    frame = {"camera/color/image_raw": numpy_to_image(np.full((48, 64, 3), 90, np.uint8),
+                                                      "rgb8"),
+             "camera/color/camera_info": camera_info_msg(CAM, numpy_to_image(
+                 np.zeros((1, 1), np.uint8), "mono8").header)}
+    camera = PoseStamped(pose=pose_msg(world_camera))
+    camera.header.frame_id = "world"
+    request = PoseStamped(pose=pose_msg(world_camera @ in_camera))
+    request.header.frame_id = "world"
+    try:
+        rig.send({"sim/pick_request": request, **frame})
+        assert rig.spin_until(lambda: rig.counter("malformed") == 1)  # no camera pose yet
+        assert "no transform to the camera" in node.health.last_error
+        rig.send({"camera/pose": camera, **frame})
+        rig.spin_until(lambda: node.camera_pose is not None)
+        rig.send({"sim/pick_request": request})
+        assert rig.spin_until(lambda: node.pending is not None)
+        rig.send({"sim/suction_gauge": Float32MultiArray(data=[70.0])})
+        rig.spin_until(lambda: node.pending is not None and node.pending.get("watch"))
+        rig.send(frame)
+        rig.send(frame)
+        assert rig.spin_until(lambda: rig.counter("published") == 1), node.health.last_error
+    finally:
+        rig.close()
+    sample = load_sample(tmp_path, read_manifest(tmp_path)[0])
+    np.testing.assert_allclose(sample["pose"], in_camera, atol=1e-6)

@@ -3,9 +3,10 @@
 Sources: ``sim`` (relays ``sim/color/*`` and ``sim/depth/*`` from sim_cell, exact-stamp
 matched), ``v4l2`` (a USB camera), ``video`` (a file), ``folder`` (images). Publishes
 ``camera/color/image_raw`` rgb8, ``camera/color/camera_info`` and, when the source has depth,
-``camera/depth/image_raw`` 32FC1 m, with the sensor-data QoS at ``rate_hz``. Frames are kept
-in a one-frame slot: a frame overwritten before it is published is dropped and counted, so
-nothing queues without bound.
+``camera/depth/image_raw`` 32FC1 m, with the sensor-data QoS at ``rate_hz``; source ``sim``
+also relays the camera's pose in the world frame (``sim/camera_pose``) as ``camera/pose``.
+Frames are kept in a one-frame slot: a frame overwritten before it is published is dropped
+and counted, so nothing queues without bound.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import threading
 import time
 
+from geometry_msgs.msg import PoseStamped
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
@@ -73,6 +75,9 @@ class CameraIngestNode(ManagedNode):
                     Subscriber(self, CameraInfo, f"{ns}/color/camera_info", self.sub_qos)]
             self.sync = self.synchroniser(subs, 5)
             self.sync.registerCallback(self._on_sim_frame)
+            self.pub_pose = self.create_publisher(PoseStamped, "camera/pose", self.pub_qos)
+            self.create_subscription(PoseStamped, f"{ns}/camera_pose", self._on_sim_pose,
+                                     self.sub_qos)
         else:
             self.device = open_source(p["source"], p["device"], p["path"], p["width"],
                                       p["height"], p["loop"])
@@ -113,6 +118,12 @@ class CameraIngestNode(ManagedNode):
         for msg in (color, depth, info):
             msg.header.frame_id = frame_id
         self._put((color, depth, info))
+
+    def _on_sim_pose(self, msg: PoseStamped) -> None:
+        """The camera's pose in the cell's world frame (moves with each randomized scene),
+        relayed for nodes that take poses in that frame (grasp_capture)."""
+        if self.active:
+            self.pub_pose.publish(msg)
 
     def _grab_loop(self) -> None:
         p = self.params

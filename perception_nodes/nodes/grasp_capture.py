@@ -2,8 +2,9 @@
 (grasp self-supervision Sec. III-A).
 
 Keeps the newest ``buffer_frames`` frames of ``camera/color/image_raw``, each matched with
-``camera/color/camera_info`` of its stamp. A pick request
-(``sim/pick_request``, PoseStamped in the camera optical frame) freezes the newest frame as
+``camera/color/camera_info`` of its stamp. A pick request (``sim/pick_request``,
+PoseStamped in the camera optical frame, or in the frame of the newest ``camera/pose``, the
+camera's pose in the cell's world) freezes the newest frame as
 *before* (the arm has not entered the view yet); the suction gauge (``sim/suction_gauge``,
 kPa per cup, after the lift) marks the arm gone and starts the watch for the first stable
 frame, *after*. Cups reading at least ``held_kpa`` are the active ones: their footprint
@@ -89,6 +90,8 @@ class GraspCaptureNode(ManagedNode):
                                        Subscriber(self, CameraInfo, "camera/color/camera_info",
                                                   q)], 10)
         self.sync.registerCallback(self._on_frame)
+        self.camera_pose: PoseStamped | None = None
+        self.create_subscription(PoseStamped, "camera/pose", self._on_camera_pose, q)
         self.create_subscription(PoseStamped, "sim/pick_request", self._on_request, 10)
         self.create_subscription(Float32MultiArray, "sim/suction_gauge", self._on_gauge, 10)
 
@@ -110,19 +113,37 @@ class GraspCaptureNode(ManagedNode):
             self.pending = None
             self._store(pick, rgb)
 
+    def _on_camera_pose(self, msg: PoseStamped) -> None:
+        try:
+            matrix_from_pose_msg(msg.pose)
+        except ValueError as exc:
+            self.drop_malformed("camera pose", exc)
+            return
+        self.camera_pose = msg
+
+    def _pose_in_camera(self, msg: PoseStamped) -> np.ndarray:
+        """The pick pose as a 4x4 transform in the camera optical frame; ValueError for a
+        frame the node cannot relate to the camera."""
+        pose = matrix_from_pose_msg(msg.pose)
+        frame = msg.header.frame_id
+        if frame in ("", CAMERA_FRAME, self.info.header.frame_id):
+            return pose
+        if self.camera_pose is not None and frame == self.camera_pose.header.frame_id:
+            return np.linalg.inv(matrix_from_pose_msg(self.camera_pose.pose)) @ pose
+        known = [CAMERA_FRAME] + ([self.camera_pose.header.frame_id] if self.camera_pose
+                                  else [])
+        raise ValueError(f"pick pose in {frame!r}: no transform to the camera (known "
+                         f"frames {known}; camera/pose gives the camera's)")
+
     def _on_request(self, msg: PoseStamped) -> None:
         newest = self.ring.newest()
         if not self.active or newest is None or self.info is None:
             self.health.count("request_without_frame")
             return
-        if msg.header.frame_id not in ("", CAMERA_FRAME, self.info.header.frame_id):
-            self.health.malformed(f"pick pose in {msg.header.frame_id!r}, need the camera "
-                                  "optical frame")
-            return
         if self.pending is not None:
             self.health.count("dropped")  # the previous pick never reported its gauge
         try:
-            pose = matrix_from_pose_msg(msg.pose)
+            pose = self._pose_in_camera(msg)
             z = float(pose[2, 3])
             if not DEPTH_RANGE_M[0] <= z <= DEPTH_RANGE_M[1]:
                 raise ValueError(f"pick pose {z:.3g} m along the optical axis: not in front "
