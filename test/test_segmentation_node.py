@@ -173,3 +173,23 @@ def _rgbd_probe(context, node, name: str):
             "info": probe.create_publisher(CameraInfo, "camera/color/camera_info", 10)}
     executor, end = _connected(context, node, probe, pubs)
     return probe, got, pubs, executor, end
+
+
+def test_a_model_file_with_a_flipped_byte_is_refused_and_error(ros_context, smoke_models,
+                                                                tmp_path):
+    import shutil
+
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    models = tmp_path / "models"
+    shutil.copytree(smoke_models, models)
+    path = models / "latent_segmenter" / "model.onnx"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    node = SegmentationNode(context=ros_context, parameter_overrides=[
+        Parameter("models_dir", value=str(models)), Parameter("mode", value="prior_mean")])
+    status = node.health.status("segmentation")
+    node.destroy_node()
+    assert not node.active
+    assert status.level == DiagnosticStatus.ERROR and "sha256" in status.message
