@@ -3,10 +3,10 @@
 Policy ``grasp_regions`` executes the top candidate of ``grasp/candidates`` (what the arm
 of a real cell consumes), skipping candidates within 2 cm of a spot whose pick lifted
 nothing in the last ``retry_failed_s`` seconds (the bin may have changed since: an operator
-swapped it, items slid), and NaN poses. Picks that lift nothing in a row, or requests with
-no usable candidate, back off: the next request waits ``period_s`` times 2 per failure, at
-most ``max_backoff`` times; a pick that lifts resets it. So the loop never stops for good on
-a bin it cannot pick from, and does not hammer one either. Policy ``oracle`` picks the
+swapped it, items slid), and NaN poses. When no candidate is usable it backs off: the next
+try waits ``period_s`` times 2 per empty try in a row, at most ``max_backoff`` times; a
+request resets it. So the loop never stops for good on a bin it cannot pick from, and does
+not hammer one either. Policy ``oracle`` picks the
 topmost ground-truth instance (``sim/instance_labels`` with ``camera/depth/image_raw``)
 whose interior fits a suction cup on a flat patch, with the surface normal fitted to the
 depth there: it exercises the cell and is not a perception result. Items whose pick lifted
@@ -50,10 +50,10 @@ class PickClientNode(ManagedNode):
         Param("max_plane_rms_m", 0.003, "roughest acceptable patch under the cup (m rms); "
               "above the depth noise (about 1.7 mm rms at 0.9 m)",
               min=0.0, max=0.05),
-        Param("retry_failed_s", 30.0, "a spot whose pick lifted nothing is tried again after "
+        Param("retry_failed_s", 120.0, "a spot whose pick lifted nothing is tried again after "
               "this long (s)", min=0.0, max=3600.0),
-        Param("max_backoff", 4.0, "after failures in a row the request period grows up to "
-              "this factor", min=1.0, max=100.0),
+        Param("max_backoff", 4.0, "with no usable candidate in a row the request period "
+              "grows up to this factor", min=1.0, max=100.0),
     )
 
     def __init__(self, **kwargs) -> None:
@@ -74,7 +74,7 @@ class PickClientNode(ManagedNode):
                                  self.sub_qos)
         self.candidates: PoseArray | None = None
         self.failed_spots: list[tuple[np.ndarray, float]] = []  # (point, when)
-        self.failures = 0  # picks that lifted nothing, or found no candidate, in a row
+        self.failures = 0  # tries in a row that found no usable candidate
         self.next_request = 0.0
         self.last_point: np.ndarray | None = None
         self.failed: set[int] = set()
@@ -106,8 +106,6 @@ class PickClientNode(ManagedNode):
         self.candidates = None
         if scene != self.scene:
             self.scene, self.failed, self.failed_spots = scene, set(), []
-        self.failures = self.failures + 1 if lifted == 0 else 0
-        self._back_off(time.monotonic())
         if lifted == 0 and self.last_point is not None:
             self.failed_spots.append((self.last_point, time.monotonic()))
         if lifted == 0:
@@ -151,8 +149,8 @@ class PickClientNode(ManagedNode):
 
 
     def _back_off(self, now: float) -> None:
-        """After a failure: no request for ``period_s * 2^failures`` (at most
-        ``max_backoff`` periods) counted from the timer's own period; none after a success."""
+        """No try for ``period_s * 2^failures`` (at most ``max_backoff`` periods), counted
+        with the timer's own period; none after a request (failures 0)."""
         p = self.params
         factor = min(2.0 ** self.failures, p["max_backoff"])
         self.next_request = now + (factor - 1.0) * p["period_s"]
@@ -175,6 +173,8 @@ class PickClientNode(ManagedNode):
             point = np.array([pose.position.x, pose.position.y, pose.position.z])
             if all(np.linalg.norm(point - spot) > 0.02 for spot in recent):
                 self.last_point = point
+                self.failures = 0
+                self._back_off(now)
                 self.pub.publish(PoseStamped(header=msg.header, pose=pose))
                 self.pending_since = now
                 self.health.published()
