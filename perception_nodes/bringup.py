@@ -22,6 +22,7 @@ from rclpy.signals import SignalHandlerOptions
 
 from perception_nodes.registry import node_class
 from perception_nodes.resources import default_config
+from perception_nodes.ros.memory import limit_malloc_arenas
 from perception_nodes.ros.watchdog import Watchdog, exit_stalled
 
 
@@ -73,6 +74,7 @@ class Bringup:
         names, params = load_config(config)
         names = nodes if nodes is not None else names
         self.context = context or Context()
+        limit_malloc_arenas()  # before the executor's threads allocate
         if not self.context.ok():  # Ctrl-C is the caller's (KeyboardInterrupt), so that
             # the nodes are shut down while the context is still valid
             rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)

@@ -26,6 +26,7 @@ from rclpy.signals import SignalHandlerOptions
 from std_srvs.srv import SetBool
 
 from perception_nodes.ros.diagnostics import NodeHealth, diagnostic_array
+from perception_nodes.ros.memory import limit_malloc_arenas
 from perception_nodes.ros.params import Param, ParameterValueError, declare_parameters
 from perception_nodes.ros.qos import QOS_PROFILES, describe_qos, qos_by_name
 from perception_nodes.ros.sync import TimeSynchronizer
@@ -402,6 +403,7 @@ def run_node(node_class: type, args: list[str] | None = None) -> int:
     """Entry point body for ``ros2 run perception NODE``: spin until SIGINT or SIGTERM, then
     shut the node down through its lifecycle while the context is still valid (rclpy's own
     handler would invalidate it first, and the shutdown transition could not publish)."""
+    limit_malloc_arenas()  # before DDS and executor threads allocate
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
