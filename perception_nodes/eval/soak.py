@@ -105,8 +105,12 @@ def report(samples: list[dict], picks: list[tuple[float, int]], levels: dict[str
     per_minute = [sum(1 for t, _ in picks if m * 60 <= t < (m + 1) * 60) for m in range(whole)]
     times = [0.0] + [t for t, _ in picks] + [minutes * 60.0]
     warm = [s for s in samples if s["t_s"] >= warmup_s] or samples[-1:]
-    growth = (warm[-1]["rss_mb"] - warm[0]["rss_mb"]) / warm[0]["rss_mb"] if warm else 0.0
     third = max(1, len(warm) // 3)
+    # RSS swings by tens of MB with the megabyte frames in flight: compare the medians of
+    # the first and the last third after warm-up, not two samples
+    rss_first = float(np.median([s["rss_mb"] for s in warm[:third]])) if warm else 0.0
+    rss_last = float(np.median([s["rss_mb"] for s in warm[-third:]])) if warm else 0.0
+    growth = (rss_last - rss_first) / rss_first if rss_first else 0.0
     drift = {}
     for node in sorted({k for s in warm for k in s["latency_p50_ms"]}):
         first = [s["latency_p50_ms"][node] for s in warm[:third] if node in s["latency_p50_ms"]]
@@ -124,8 +128,9 @@ def report(samples: list[dict], picks: list[tuple[float, int]], levels: dict[str
         "picks_without_lift": sum(1 for _, lifted in picks if lifted == 0),
         "picks_per_minute": per_minute,
         "longest_gap_between_picks_s": round(float(np.diff(times).max()), 1),
-        "rss_mb_after_warmup": warm[0]["rss_mb"] if warm else None,
-        "rss_mb_end": samples[-1]["rss_mb"] if samples else None,
+        "rss_mb_first_third_median": round(rss_first, 1),
+        "rss_mb_last_third_median": round(rss_last, 1),
+        "rss_mb_max": max(s["rss_mb"] for s in samples) if samples else None,
         "rss_growth_after_warmup": round(growth, 4),
         "latency_drift": drift,
         "worst_diagnostics": {k: LEVEL_NAMES.get(v, str(v)) for k, v in sorted(levels.items())},
