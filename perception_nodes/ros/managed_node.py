@@ -371,11 +371,14 @@ class ManagedNode(LifecycleNode):
         """Why this node is stuck ('' if it is not): a callback running over ``timeout_s``,
         or no diagnostics heartbeat for that long (its executor is dead or blocked)."""
         now = time.monotonic()
-        for name, start in list(self._in_flight.values()):
-            if now - start > timeout_s:
-                return f"{self.get_name()}: callback {name} has run for {now - start:.0f} s"
+        running = sorted(self._in_flight.values(), key=lambda c: c[1])
         silent = now - self.heartbeat
-        if silent > max(timeout_s, 3 * self.params["diagnostics_period_s"]):
+        stale = silent > max(timeout_s, 3 * self.params["diagnostics_period_s"])
+        if running and (now - running[0][1] > timeout_s or stale):
+            # the oldest running callback also blocks the heartbeat (one callback group)
+            name, start = running[0]
+            return f"{self.get_name()}: callback {name} has run for {now - start:.0f} s"
+        if stale:
             return f"{self.get_name()}: no callback has run for {silent:.0f} s"
         return ""
 
