@@ -9,15 +9,21 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+from geometry_msgs.msg import PoseStamped
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Float32MultiArray
 
 from perception_nodes.core.camera_model import PinholeIntrinsics
 from perception_nodes.ros.image_conversion import numpy_to_image
 from perception_nodes.ros.messages import camera_info_msg
 
 FRAME = "camera_color_optical_frame"
+# what grasp_capture subscribes to
+CAPTURE_INPUTS = {"camera/color/image_raw": Image, "camera/color/camera_info": CameraInfo,
+                  "camera/pose": PoseStamped, "sim/pick_request": PoseStamped,
+                  "sim/suction_gauge": Float32MultiArray}
 
 
 def image(array: np.ndarray, encoding: str) -> Image:

@@ -4,7 +4,7 @@ import time
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
-from hostile import HostileRig
+from hostile import CAPTURE_INPUTS, HostileRig
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -98,11 +98,7 @@ def test_a_pick_in_the_world_frame_is_stored_in_the_camera_frame(ros_context, tm
     node = GraspCaptureNode(context=ros_context, parameter_overrides=[
         Parameter("dataset_dir", value=str(tmp_path)), Parameter("cup_offsets_m", value="0,0"),
         Parameter("max_wait_frames", value=1)])
-    rig = HostileRig(ros_context, node, {"camera/color/image_raw": Image,
-                                          "camera/color/camera_info": CameraInfo,
-                                          "camera/pose": PoseStamped,
-                                          "sim/pick_request": PoseStamped,
-                                          "sim/suction_gauge": Float32MultiArray})
+    rig = HostileRig(ros_context, node, CAPTURE_INPUTS)
     # the camera 1.2 m above the world origin, looking down (optical z along world -z),
     # turned 30 degrees about the vertical
     c, s_ = np.cos(np.deg2rad(30.0)), np.sin(np.deg2rad(30.0))

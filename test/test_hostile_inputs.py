@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Pose, PoseArray, PoseStamped
-from hostile import FRAME, HostileRig, image, info, raw, with_k
+from hostile import CAPTURE_INPUTS, FRAME, HostileRig, image, info, raw, with_k
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Float32MultiArray
@@ -187,10 +187,7 @@ def test_grasp_capture_stores_only_picks_it_can_interpret(ros_context, tmp_path,
     node = GraspCaptureNode(context=ros_context, parameter_overrides=[
         Parameter("dataset_dir", value=str(tmp_path)), Parameter("cup_offsets_m", value="0,0"),
         Parameter("max_wait_frames", value=1)])
-    rig = HostileRig(ros_context, node, {"camera/color/image_raw": Image,
-                                          "camera/color/camera_info": CameraInfo,
-                                          "sim/pick_request": PoseStamped,
-                                          "sim/suction_gauge": Float32MultiArray})
+    rig = HostileRig(ros_context, node, CAPTURE_INPUTS)
     frame = {"camera/color/image_raw": image(RGB, "rgb8"),
              "camera/color/camera_info": info(CAM)}
     try:
@@ -221,10 +218,7 @@ def test_grasp_capture_stores_only_picks_it_can_interpret(ros_context, tmp_path,
 def test_grasp_capture_refuses_gauges_it_cannot_read(ros_context, tmp_path, kind, gauge):
     node = GraspCaptureNode(context=ros_context, parameter_overrides=[
         Parameter("dataset_dir", value=str(tmp_path)), Parameter("cup_offsets_m", value="0,0")])
-    rig = HostileRig(ros_context, node, {"camera/color/image_raw": Image,
-                                          "camera/color/camera_info": CameraInfo,
-                                          "sim/pick_request": PoseStamped,
-                                          "sim/suction_gauge": Float32MultiArray})
+    rig = HostileRig(ros_context, node, CAPTURE_INPUTS)
     try:
         rig.send({"camera/color/image_raw": image(RGB, "rgb8"),
                   "camera/color/camera_info": info(CAM)})
