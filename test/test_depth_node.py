@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 import pytest
+from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -56,6 +57,9 @@ def test_metric_depth_is_aligned_stamped_and_on_the_floor(ros_context, smoke_mod
     # untrained model predicts, the scaled depth lies in the cell's range
     scale = float(node.health.info["scale"])
     assert scale > 0 and 0.5 < float(np.nanmedian(depth)) < 1.2
+    # its calibration_camera is still the shipped one (the 640x480 sim camera): it says so
+    status = node.health.status("depth")
+    assert status.level == DiagnosticStatus.ERROR and "made for a 640x480" in status.message
     node.release_io()
     node.destroy_node()
 
