@@ -24,11 +24,13 @@ def _nodes(context):
     if only:
         names = [n for n in only.split(",") if n]
     respawn = LaunchConfiguration("respawn").perform(context).lower() == "true"
+    cell = LaunchConfiguration("cell").perform(context)
+    parameters = [config, cell] if cell else [config]  # the cell file overlays the config
     # a node whose watchdog found it stalled exits with status 3 (and a crashed one
     # non-zero): launch starts it again, the supervisor of separate processes
     return [
         Node(package="perception", executable=name, name=name, namespace=namespace,
-             parameters=[config], output="screen", emulate_tty=True, respawn=respawn,
+             parameters=parameters, output="screen", emulate_tty=True, respawn=respawn,
              respawn_delay=2.0)
         for name in names
     ]
@@ -44,6 +46,9 @@ def generate_launch_description() -> LaunchDescription:
                               description="namespace of every node and topic (one per cell)"),
         DeclareLaunchArgument("nodes", default_value="",
                               description="comma-separated subset of nodes to start"),
+        DeclareLaunchArgument("cell", default_value="",
+                              description="cell file of `perception calibrate` (floor plane, "
+                                          "workspace), overlaid on config"),
         DeclareLaunchArgument("respawn", default_value="true",
                               description="restart a node process that exits (a crash, or "
                                           "its watchdog ending a stalled node)"),

@@ -33,15 +33,19 @@ def config_key(key: str) -> str:
     return key.rstrip("/").rsplit("/", 1)[-1]
 
 
-def load_config(path: Path | str | None = None) -> tuple[list[str], dict[str, dict]]:
-    """Read a parameter file: ``(node names to start, {node: {param: value}})``.
+def load_config(path: Path | str | None = None, overlays: list[Path | str] = ()
+                ) -> tuple[list[str], dict[str, dict]]:
+    """Read a parameter file and the files that overlay it, later ones winning (as ROS 2
+    applies several ``--params-file``): ``(node names to start, {node: {param: value}})``.
 
-    ``path`` None: the package's ``config/perception.yaml``."""
-    data = yaml.safe_load(Path(path or default_config()).read_text()) or {}
+    ``path`` None: the package's ``config/perception.yaml``; ``overlays``: e.g. the cell file
+    of ``perception calibrate``."""
     params: dict[str, dict] = {}
-    for key, section in data.items():
-        params.setdefault(config_key(str(key)), {}).update(
-            (section or {}).get("ros__parameters", {}))
+    for file in (path or default_config(), *overlays):
+        data = yaml.safe_load(Path(file).read_text()) or {}
+        for key, section in data.items():
+            params.setdefault(config_key(str(key)), {}).update(
+                (section or {}).get("ros__parameters", {}))
     nodes = list(params.pop("perception_bringup", {}).get("nodes", []))
     return nodes, params
 
@@ -70,8 +74,9 @@ class Bringup:
     def __init__(self, config: Path | str | None = None, nodes: list[str] | None = None,
                  overrides: dict[str, dict[str, Any]] | None = None,
                  context: Context | None = None, watchdog_timeout_s: float = 60.0,
-                 on_stall: Callable[[str], None] = exit_stalled) -> None:
-        names, params = load_config(config)
+                 on_stall: Callable[[str], None] = exit_stalled,
+                 overlays: list[Path | str] = ()) -> None:
+        names, params = load_config(config, overlays)
         names = nodes if nodes is not None else names
         self.context = context or Context()
         limit_malloc_arenas()  # before the executor's threads allocate

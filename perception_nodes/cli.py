@@ -20,7 +20,8 @@ def _cmd_bringup(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     with Bringup(args.config or None, nodes=nodes, overrides=parse_overrides(args.set),
-                 watchdog_timeout_s=args.watchdog_timeout) as bringup:
+                 watchdog_timeout_s=args.watchdog_timeout,
+                 overlays=[args.cell] if args.cell else []) as bringup:
         bringup.start()
         try:
             bringup.run_for(args.duration if args.duration > 0 else float("inf"), stop)
@@ -43,6 +44,26 @@ def _cmd_soak(args: argparse.Namespace) -> int:
                                              "rss_growth_after_warmup", "latency_drift",
                                              "targets")}), file=sys.stderr)
     return 0 if result["passed"] else 1
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from perception_nodes.calibration import calibrate as cal
+
+    if args.bag:
+        frames = cal.frames_from_bag(args.bag, args.depth_topic, args.info_topic, args.frames)
+    elif args.folder:
+        frames = cal.frames_from_folder(args.folder, args.frames)
+    elif args.sim_seed is not None:
+        frames = cal.frames_from_sim(args.sim_seed, args.sim_look, args.frames)
+    else:
+        frames = cal.frames_from_topics(args.depth_topic, args.info_topic, args.frames,
+                                        args.timeout)
+    if args.check:
+        report = cal.run_check(frames, args.out)
+        print(json.dumps(report, indent=2))
+        return 0 if report["matches"] else 1
+    print(json.dumps(cal.run_calibrate(frames, args.out, args.margin), indent=2))
+    return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -283,10 +304,33 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--nodes", default="", help="comma-separated subset of nodes")
     b.add_argument("--duration", type=float, default=0.0, help="seconds; 0 = until Ctrl-C")
     b.add_argument("--set", nargs="*", default=[], metavar="NODE.PARAM:=VALUE")
+    b.add_argument("--cell", default="", help="the cell file of `perception calibrate`, "
+                   "overlaid on the parameter file")
     b.add_argument("--watchdog-timeout", type=float, default=60.0,
                    help="a callback running this long (s), or a dead executor, ends the "
                    "process with status 3 for its supervisor to restart (0 = off)")
     b.set_defaults(func=_cmd_bringup)
+
+    ca = sub.add_parser("calibrate", help="the bin floor plane and workspace polygon from the "
+                        "empty bin, written as a cell file; --check: does the scene still "
+                        "match it (exit 1 if not)")
+    source = ca.add_mutually_exclusive_group()
+    source.add_argument("--bag", default="", help="read the depth frames from this bag")
+    source.add_argument("--folder", default="", help="*.png 16-bit mm or *.npy m depth "
+                        "frames with camera_info.yaml")
+    source.add_argument("--sim-seed", type=int, default=None,
+                        help="the simulated cell's empty bin of this scene")
+    ca.add_argument("--sim-look", default="train", choices=("classic", "train", "novel"))
+    ca.add_argument("--depth-topic", default="/camera/depth/image_raw")
+    ca.add_argument("--info-topic", default="/camera/color/camera_info")
+    ca.add_argument("--frames", type=int, default=5, help="depth frames (median) to fit")
+    ca.add_argument("--timeout", type=float, default=30.0, help="live topics: seconds to wait")
+    ca.add_argument("--margin", type=float, default=0.01,
+                    help="workspace inset from the walls (m)")
+    ca.add_argument("--out", default="config/cell.yaml", help="the cell file to write "
+                    "(with --check: to check against)")
+    ca.add_argument("--check", action="store_true")
+    ca.set_defaults(func=_cmd_calibrate)
 
     so = sub.add_parser("soak", help="the default bringup for N minutes: picks per minute, RSS "
                         "growth, latency drift and diagnostics as JSON (exit 1 on a missed "
