@@ -22,8 +22,8 @@ from perception_nodes.ros.messages import camera_info_msg
 FRAME = "camera_color_optical_frame"
 # what grasp_capture subscribes to
 CAPTURE_INPUTS = {"camera/color/image_raw": Image, "camera/color/camera_info": CameraInfo,
-                  "camera/pose": PoseStamped, "sim/pick_request": PoseStamped,
-                  "sim/suction_gauge": Float32MultiArray}
+                  "camera/pose": PoseStamped, "arm/pick_request": PoseStamped,
+                  "arm/suction_gauge": Float32MultiArray}
 
 
 def image(array: np.ndarray, encoding: str) -> Image:

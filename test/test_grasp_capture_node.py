@@ -40,8 +40,8 @@ def test_a_held_grasp_becomes_one_sample_and_a_failed_one_none(ros_context, tmp_
     probe = Node("capture_probe", context=ros_context)
     pub_img = probe.create_publisher(Image, "camera/color/image_raw", 10)
     pub_info = probe.create_publisher(CameraInfo, "camera/color/camera_info", 10)
-    pub_req = probe.create_publisher(PoseStamped, "sim/pick_request", 10)
-    pub_gauge = probe.create_publisher(Float32MultiArray, "sim/suction_gauge", 10)
+    pub_req = probe.create_publisher(PoseStamped, "arm/pick_request", 10)
+    pub_gauge = probe.create_publisher(Float32MultiArray, "arm/suction_gauge", 10)
     executor = SingleThreadedExecutor(context=ros_context)
     executor.add_node(node)
     executor.add_node(probe)
@@ -115,14 +115,14 @@ def test_a_pick_in_the_world_frame_is_stored_in_the_camera_frame(ros_context, tm
     request = PoseStamped(pose=pose_msg(world_camera @ in_camera))
     request.header.frame_id = "world"
     try:
-        rig.send({"sim/pick_request": request, **frame})
+        rig.send({"arm/pick_request": request, **frame})
         assert rig.spin_until(lambda: rig.counter("malformed") == 1)  # no camera pose yet
         assert "no transform to the camera" in node.health.last_error
         rig.send({"camera/pose": camera, **frame})
         rig.spin_until(lambda: node.camera_pose is not None)
-        rig.send({"sim/pick_request": request})
+        rig.send({"arm/pick_request": request})
         assert rig.spin_until(lambda: node.pending is not None)
-        rig.send({"sim/suction_gauge": Float32MultiArray(data=[70.0])})
+        rig.send({"arm/suction_gauge": Float32MultiArray(data=[70.0])})
         rig.spin_until(lambda: node.pending is not None and node.pending.get("watch"))
         rig.send(frame)
         rig.send(frame)

@@ -194,17 +194,17 @@ def test_grasp_capture_stores_only_picks_it_can_interpret(ros_context, tmp_path,
         rig.send(frame)
         assert rig.spin_until(lambda: rig.counter("received") >= 1)
         malformed = rig.counter("malformed")
-        rig.send({"sim/pick_request": CAPTURE_KINDS[kind]})
+        rig.send({"arm/pick_request": CAPTURE_KINDS[kind]})
         rig.spin_until(lambda: rig.counter("malformed") > malformed, 2.0)
-        rig.send({"sim/suction_gauge": _gauge([80.0])})
+        rig.send({"arm/suction_gauge": _gauge([80.0])})
         for _ in range(3):
             rig.send(frame)
         assert rig.spin_until(lambda: rig.counter("malformed") > malformed)
         assert rig.counter("published") == 0 and rig.counter("callback_errors") == 0
         # then a pick it can interpret is stored
-        rig.send({"sim/pick_request": _pick()})
+        rig.send({"arm/pick_request": _pick()})
         rig.spin_until(lambda: node.pending is not None, 5.0)
-        rig.send({"sim/suction_gauge": _gauge([80.0])})
+        rig.send({"arm/suction_gauge": _gauge([80.0])})
         rig.spin_until(lambda: node.pending is not None and node.pending.get("watch"), 5.0)
         rig.send(frame)
         rig.send(frame)
@@ -223,9 +223,9 @@ def test_grasp_capture_refuses_gauges_it_cannot_read(ros_context, tmp_path, kind
         rig.send({"camera/color/image_raw": image(RGB, "rgb8"),
                   "camera/color/camera_info": info(CAM)})
         assert rig.spin_until(lambda: rig.counter("received") >= 1)
-        rig.send({"sim/pick_request": _pick()})
+        rig.send({"arm/pick_request": _pick()})
         assert rig.spin_until(lambda: node.pending is not None)
-        rig.send({"sim/suction_gauge": _gauge(gauge)})
+        rig.send({"arm/suction_gauge": _gauge(gauge)})
         assert rig.spin_until(lambda: rig.counter("malformed") == 1)
         assert node.pending is None and rig.counter("callback_errors") == 0
     finally:
@@ -235,14 +235,14 @@ def test_grasp_capture_refuses_gauges_it_cannot_read(ros_context, tmp_path, kind
 def test_pick_client_survives_outcomes_without_fields_and_nan_candidates(ros_context):
     node = PickClientNode(context=ros_context, parameter_overrides=[
         Parameter("policy", value="grasp_regions"), Parameter("period_s", value=0.1)])
-    rig = HostileRig(ros_context, node, {"sim/pick_outcome": DiagnosticArray,
+    rig = HostileRig(ros_context, node, {"arm/pick_outcome": DiagnosticArray,
                                           "grasp/candidates": PoseArray})
     requests: list = []
-    rig.probe.create_subscription(PoseStamped, "sim/pick_request", requests.append, 10)
+    rig.probe.create_subscription(PoseStamped, "arm/pick_request", requests.append, 10)
     try:
         outcome = DiagnosticArray(status=[DiagnosticStatus(values=[
             KeyValue(key="items_lifted", value="two")])])
-        rig.send({"sim/pick_outcome": outcome})
+        rig.send({"arm/pick_outcome": outcome})
         assert rig.spin_until(lambda: rig.counter("malformed") == 1)
         nan = Pose()
         nan.position.x = float("nan")

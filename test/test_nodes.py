@@ -92,11 +92,11 @@ def test_pick_requests_yield_outcomes_and_bad_frames_are_rejected(cell_stack):
     bringup, probe = cell_stack
     sim = bringup.nodes["sim_cell"]
     outcomes, gauges = [], []
-    probe.create_subscription(DiagnosticArray, "sim/pick_outcome", outcomes.append, 10)
+    probe.create_subscription(DiagnosticArray, "arm/pick_outcome", outcomes.append, 10)
     from std_msgs.msg import Float32MultiArray
 
-    probe.create_subscription(Float32MultiArray, "sim/suction_gauge", gauges.append, 10)
-    pub = probe.create_publisher(PoseStamped, "sim/pick_request", 10)
+    probe.create_subscription(Float32MultiArray, "arm/suction_gauge", gauges.append, 10)
+    pub = probe.create_publisher(PoseStamped, "arm/pick_request", 10)
     assert wait_for(lambda: pub.get_subscription_count() > 0)
     bogus = PoseStamped()
     bogus.header.frame_id = "base_link"

@@ -76,6 +76,6 @@ def test_docs_document_every_parameter_per_node_and_the_readme_the_two_commands(
     for name in NODES:
         for param in node_class(name).PARAMS:
             assert f"`{param.name}`" in sections[name], (name, param.name)
-    for topic in ("camera/color/image_raw", "sim/pick_request", "sim/pick_outcome",
-                  "sim/suction_gauge", "sim/instance_labels", "/diagnostics"):
+    for topic in ("camera/color/image_raw", "arm/pick_request", "arm/pick_outcome",
+                  "arm/suction_gauge", "sim/instance_labels", "/diagnostics"):
         assert f"`{topic}`" in manual, topic

@@ -26,10 +26,10 @@ def test_a_failed_spot_is_backed_off_from_and_retried_later(ros_context):
     node = PickClientNode(context=ros_context, parameter_overrides=[
         Parameter("policy", value="grasp_regions"), Parameter("period_s", value=0.1),
         Parameter("retry_failed_s", value=1.5), Parameter("max_backoff", value=4.0)])
-    rig = HostileRig(ros_context, node, {"sim/pick_outcome": DiagnosticArray,
+    rig = HostileRig(ros_context, node, {"arm/pick_outcome": DiagnosticArray,
                                           "grasp/candidates": PoseArray})
     requests: list[float] = []
-    rig.probe.create_subscription(PoseStamped, "sim/pick_request",
+    rig.probe.create_subscription(PoseStamped, "arm/pick_request",
                                   lambda _: requests.append(time.monotonic()), 10)
     spot = PoseArray(poses=[pose_msg(grasp_pose(np.array([0.0, 0.0, 0.5]),
                                                 np.array([0.0, 0.0, -1.0])))])
@@ -48,7 +48,7 @@ def test_a_failed_spot_is_backed_off_from_and_retried_later(ros_context):
 
     try:
         assert offer_until(lambda: len(requests) == 1, 10.0)
-        rig.send({"sim/pick_outcome": _outcome(0)})  # lifted nothing
+        rig.send({"arm/pick_outcome": _outcome(0)})  # lifted nothing
         assert rig.spin_until(lambda: len(node.failed_spots) == 1)
         failed_at = time.monotonic()
         assert offer_until(lambda: len(requests) == 2, 10.0)

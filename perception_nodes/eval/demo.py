@@ -28,9 +28,9 @@ DEMO_TOPICS = {
     "/camera/depth/image_raw": "sensor_msgs/msg/Image",
     "/sim/instance_labels": "sensor_msgs/msg/Image",
     "/sim/camera_pose": "geometry_msgs/msg/PoseStamped",
-    "/sim/pick_request": "geometry_msgs/msg/PoseStamped",
-    "/sim/pick_outcome": "diagnostic_msgs/msg/DiagnosticArray",
-    "/sim/suction_gauge": "std_msgs/msg/Float32MultiArray",
+    "/arm/pick_request": "geometry_msgs/msg/PoseStamped",
+    "/arm/pick_outcome": "diagnostic_msgs/msg/DiagnosticArray",
+    "/arm/suction_gauge": "std_msgs/msg/Float32MultiArray",
     "/sim/pick/before/image_raw": "sensor_msgs/msg/Image",
     "/sim/pick/after/image_raw": "sensor_msgs/msg/Image",
     "/segmentation/instance_labels": "sensor_msgs/msg/Image",
@@ -64,7 +64,7 @@ def write_overlays(bag: Path, out_dir: Path, every: int = 10) -> list[Path]:
             labels[_stamp(msg)] = msg
         elif topic == "/camera/color/camera_info":
             infos[_stamp(msg)] = msg
-        elif topic == "/sim/pick_request":
+        elif topic == "/arm/pick_request":
             picks.append(msg)
         elif topic == "/segmentation/overlay":
             segmented[_stamp(msg)] = msg
@@ -103,7 +103,7 @@ def summarise(bag: Path) -> dict:
     outcomes = {"single": 0, "double": 0, "none": 0}
     for topic, msgtype, _, raw in read_bag(bag):
         counts[topic] = counts.get(topic, 0) + 1
-        if topic == "/sim/pick_outcome":
+        if topic == "/arm/pick_outcome":
             values = {kv.key: kv.value for kv in deserialize(raw, msgtype).status[0].values}
             lifted = int(values["items_lifted"])
             outcomes["single" if lifted == 1 else "double" if lifted > 1 else "none"] += 1

@@ -43,7 +43,7 @@ class SoakProbe:
         self.levels: dict[str, int] = {}
         self.messages: dict[str, str] = {}
         self.latency: dict[str, float] = {}
-        node.create_subscription(DiagnosticArray, "sim/pick_outcome", self._on_outcome, 10)
+        node.create_subscription(DiagnosticArray, "arm/pick_outcome", self._on_outcome, 10)
         node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 50)
 
     def _on_outcome(self, msg: DiagnosticArray) -> None:

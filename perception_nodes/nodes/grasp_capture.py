@@ -2,10 +2,10 @@
 (grasp self-supervision Sec. III-A).
 
 Keeps the newest ``buffer_frames`` frames of ``camera/color/image_raw``, each matched with
-``camera/color/camera_info`` of its stamp. A pick request (``sim/pick_request``,
+``camera/color/camera_info`` of its stamp. A pick request (``arm/pick_request``,
 PoseStamped in the camera optical frame, or in the frame of the newest ``camera/pose``, the
 camera's pose in the cell's world) freezes the newest frame as
-*before* (the arm has not entered the view yet); the suction gauge (``sim/suction_gauge``,
+*before* (the arm has not entered the view yet); the suction gauge (``arm/suction_gauge``,
 kPa per cup, after the lift) marks the arm gone and starts the watch for the first stable
 frame, *after*. Cups reading at least ``held_kpa`` are the active ones: their footprint
 projected into the image is the grasp mask, and the grasp succeeded only if one of them held.
@@ -92,8 +92,8 @@ class GraspCaptureNode(ManagedNode):
         self.sync.registerCallback(self._on_frame)
         self.camera_pose: PoseStamped | None = None
         self.create_subscription(PoseStamped, "camera/pose", self._on_camera_pose, q)
-        self.create_subscription(PoseStamped, "sim/pick_request", self._on_request, 10)
-        self.create_subscription(Float32MultiArray, "sim/suction_gauge", self._on_gauge, 10)
+        self.create_subscription(PoseStamped, "arm/pick_request", self._on_request, 10)
+        self.create_subscription(Float32MultiArray, "arm/suction_gauge", self._on_gauge, 10)
 
     def _on_frame(self, msg: Image, info: CameraInfo) -> None:
         """A frame and the camera info of its stamp (the info a grasp's mask is projected

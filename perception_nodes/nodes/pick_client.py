@@ -10,8 +10,8 @@ not hammer one either. Policy ``oracle`` picks the
 topmost ground-truth instance (``sim/instance_labels`` with ``camera/depth/image_raw``)
 whose interior fits a suction cup on a flat patch, with the surface normal fitted to the
 depth there: it exercises the cell and is not a perception result. Items whose pick lifted
-nothing (``sim/pick_outcome``) are not tried again in the same scene, as a cell retries
-elsewhere after a failed grasp. Publishes ``sim/pick_request`` (PoseStamped, camera optical
+nothing (``arm/pick_outcome``) are not tried again in the same scene, as a cell retries
+elsewhere after a failed grasp. Publishes ``arm/pick_request`` (PoseStamped, camera optical
 frame, z out of the surface) every ``period_s`` seconds.
 """
 
@@ -64,7 +64,7 @@ class PickClientNode(ManagedNode):
         self.target = 0
         self.pending_since: float | None = None  # one pick at a time, as an arm does
         self.last_outcome = (0, 0)  # stamp of the last outcome: older frames are stale
-        self.pub = self.create_publisher(PoseStamped, "sim/pick_request", self.pub_qos)
+        self.pub = self.create_publisher(PoseStamped, "arm/pick_request", self.pub_qos)
         subs = [Subscriber(self, Image, "sim/instance_labels", self.sub_qos),
                 Subscriber(self, Image, "camera/depth/image_raw", self.sub_qos),
                 Subscriber(self, CameraInfo, "camera/color/camera_info", self.sub_qos)]
@@ -79,7 +79,7 @@ class PickClientNode(ManagedNode):
         self.last_point: np.ndarray | None = None
         self.failed: set[int] = set()
         self.scene = None
-        self.create_subscription(DiagnosticArray, "sim/pick_outcome", self._on_outcome, 10)
+        self.create_subscription(DiagnosticArray, "arm/pick_outcome", self._on_outcome, 10)
         self.timer = self.create_timer(self.params["period_s"], self._on_timer)
 
     def _on_frame(self, labels: Image, depth: Image, info: CameraInfo) -> None:
@@ -97,12 +97,13 @@ class PickClientNode(ManagedNode):
         self.last_outcome = (msg.header.stamp.sec, msg.header.stamp.nanosec)
         self.latest = None
         values = {kv.key: kv.value for s in msg.status for kv in s.values}
-        try:
-            lifted, scene = int(values["items_lifted"]), values["scene_seed"]
-            labels = [int(v) for v in values["cup_labels"].split()]
+        try:  # a real arm reports items_lifted; the sim adds its scene and cup labels
+            lifted = int(values["items_lifted"])
+            labels = [int(v) for v in values.get("cup_labels", "").split()]
         except (KeyError, ValueError) as exc:
             self.health.malformed(f"pick outcome: {exc}")
             return
+        scene = values.get("scene_seed", self.scene)
         self.candidates = None
         if scene != self.scene:
             self.scene, self.failed, self.failed_spots = scene, set(), []

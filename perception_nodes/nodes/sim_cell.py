@@ -5,9 +5,9 @@ suction gauge and the physical outcome of each pick. Topics (relative):
 
 - out ``sim/color/image_raw`` rgb8, ``sim/color/camera_info``, ``sim/depth/image_raw`` 32FC1 m,
   ``sim/instance_labels`` mono16 ground truth, ``sim/camera_pose`` PoseStamped (world);
-- in ``sim/pick_request`` PoseStamped: gripper pose in ``world`` or the camera frame, z out
+- in ``arm/pick_request`` PoseStamped: gripper pose in ``world`` or the camera frame, z out
   of the surface (the gripper approaches along -z);
-- out ``sim/suction_gauge`` Float32MultiArray (vacuum kPa per cup), ``sim/pick_outcome``
+- out ``arm/suction_gauge`` Float32MultiArray (vacuum kPa per cup), ``arm/pick_outcome``
   DiagnosticArray, ``sim/pick/before/image_raw`` and ``sim/pick/after/image_raw`` rgb8.
 """
 
@@ -90,11 +90,11 @@ class SimCellNode(ManagedNode):
         self.pub_depth = self.create_publisher(Image, "sim/depth/image_raw", q)
         self.pub_labels = self.create_publisher(Image, "sim/instance_labels", q)
         self.pub_pose = self.create_publisher(PoseStamped, "sim/camera_pose", q)
-        self.pub_gauge = self.create_publisher(Float32MultiArray, "sim/suction_gauge", q)
-        self.pub_outcome = self.create_publisher(DiagnosticArray, "sim/pick_outcome", q)
+        self.pub_gauge = self.create_publisher(Float32MultiArray, "arm/suction_gauge", q)
+        self.pub_outcome = self.create_publisher(DiagnosticArray, "arm/pick_outcome", q)
         self.pub_before = self.create_publisher(Image, "sim/pick/before/image_raw", q)
         self.pub_after = self.create_publisher(Image, "sim/pick/after/image_raw", q)
-        self.create_subscription(PoseStamped, "sim/pick_request", self._on_pick, 10)
+        self.create_subscription(PoseStamped, "arm/pick_request", self._on_pick, 10)
         self.create_service(Trigger, "sim/reset", self._on_reset)
         self.timer = self.create_timer(1.0 / p["rate_hz"], self._on_timer)
         self.health.info["scene_seed"] = str(self.scene_seed)
