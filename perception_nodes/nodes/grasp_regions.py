@@ -11,7 +11,9 @@ header (camera optical frame):
 ``grasp/safe_regions`` mono16 (the instance label where a safe footprint centre lies),
 ``grasp/candidates`` PoseArray best first (z along the surface normal, out of the surface),
 ``grasp/candidate_info`` 32FC1, one row per pose in the same order with the columns of
-``INFO_COLUMNS`` (a single NaN row when there is no candidate), and ``grasp/markers``.
+``INFO_COLUMNS`` (a single NaN row when there is no candidate), and ``grasp/markers``; with
+``base_frame`` also ``grasp/candidates_base``, the same poses in the robot's base frame
+(``camera_pose_in_base``, the hand-eye calibration, or tf2 where it is installed).
 With ``exclude_anomalies`` the anomaly node's ``anomaly/instance_labels`` of the same stamp
 joins the synchronised inputs and no cup goes on a foreign object.
 """
@@ -45,6 +47,7 @@ from perception_nodes.ros.image_conversion import (
 from perception_nodes.ros.managed_node import ManagedNode, run_node
 from perception_nodes.ros.messages import intrinsics_from_camera_info, pose_msg
 from perception_nodes.ros.params import Param, ParameterValueError
+from perception_nodes.ros.robot_frames import TfCameraPose, parse_pose, to_base
 from perception_nodes.ros.sync import Subscriber
 
 INFO_COLUMNS = ("quality", "risk", "instance", "expected_cups", "confidence", "u", "v",
@@ -84,6 +87,11 @@ class GraspRegionsNode(ManagedNode):
               "from calibration: only what stands min_height_m above it is an item ('' = "
               "no floor rule)"),
         calibration_camera_param(),
+        Param("base_frame", "", "also publish grasp/candidates_base: the candidates in this "
+              "frame (the robot's base), '' = camera frame only"),
+        Param("camera_pose_in_base", "", "the camera optical frame's pose in base_frame, "
+              "'x,y,z,qx,qy,qz,qw' (m) from your hand-eye calibration; '' = look it up in "
+              "tf2 (a static transform), where tf2_ros is installed"),
         Param("min_height_m", 0.01, "with floor_plane: a pixel is an item only this high "
               "above the floor (m)", min=0.0, max=0.2),
         Param("depth_topic", "camera/depth/image_raw", "depth image to plan on: the depth "
@@ -92,7 +100,8 @@ class GraspRegionsNode(ManagedNode):
     )
 
     # applied per frame through check_params' layout, workspace and GraspParams
-    LIVE_PARAMS = frozenset(p.name for p in PARAMS) - {"depth_topic", "exclude_anomalies"}
+    LIVE_PARAMS = frozenset(p.name for p in PARAMS) - {"depth_topic", "exclude_anomalies",
+                                                        "base_frame", "camera_pose_in_base"}
 
     def __init__(self, **kwargs) -> None:
         super().__init__("grasp_regions", **kwargs)
@@ -107,6 +116,7 @@ class GraspRegionsNode(ManagedNode):
         self.floor_plane, self.outside_workspace = parse_floor_calibration(
             params, optional_plane=True)
         self.calibration = calibration_check(params, self.floor_plane)
+        self.base_camera = parse_pose(params["camera_pose_in_base"])
         self.grasp_params = GraspParams(
             params["yaw_steps"], params["yaw_period_deg"], params["max_plane_rms_m"],
             params["max_tilt_deg"], params["clearance_m"], min_confidence=params[
@@ -120,6 +130,15 @@ class GraspRegionsNode(ManagedNode):
         self.pub_poses = self.create_publisher(PoseArray, "grasp/candidates", q)
         self.pub_info = self.create_publisher(Image, "grasp/candidate_info", q)
         self.pub_markers = self.create_publisher(MarkerArray, "grasp/markers", q)
+        self.pub_base = self.tf = None
+        if self.params["base_frame"]:
+            self.pub_base = self.create_publisher(PoseArray, "grasp/candidates_base", q)
+            if self.base_camera is None:
+                try:
+                    self.tf = TfCameraPose(self, self.params["base_frame"])
+                except ImportError as exc:
+                    raise ValueError("base_frame needs camera_pose_in_base (tf2_ros is not "
+                                     "installed)") from exc
         subs = [Subscriber(self, Image, topic, self.sub_qos) for topic in (
             "segmentation/instance_labels", "segmentation/confidence",
             "segmentation/instance_scores", "segmentation/sample_labels",
@@ -171,8 +190,21 @@ class GraspRegionsNode(ManagedNode):
                 for c in plan.candidates] or [[np.nan] * len(INFO_COLUMNS)]
         self.pub_info.publish(numpy_to_image(np.asarray(rows, np.float32), "32FC1", header))
         self.pub_markers.publish(candidate_markers(plan.candidates, header, self.layout))
+        if self.pub_base is not None:
+            self._publish_in_base(header, [c.pose for c in plan.candidates])
         self.health.info["candidates"] = str(len(plan.candidates))
         self.health.published(latency_s=time.monotonic() - start)
+
+
+    def _publish_in_base(self, header, poses: list[np.ndarray]) -> None:
+        """The candidates in ``base_frame``, same order and stamp."""
+        base_camera = self.base_camera if self.tf is None else self.tf.lookup(header.frame_id)
+        if base_camera is None:
+            self.health.count("no_base_transform")
+            return
+        msg = PoseArray(poses=[pose_msg(p) for p in to_base(base_camera, poses)])
+        msg.header.stamp, msg.header.frame_id = header.stamp, self.params["base_frame"]
+        self.pub_base.publish(msg)
 
 
 def main(args: list[str] | None = None) -> int:
