@@ -75,7 +75,7 @@ class Bringup:
                  overrides: dict[str, dict[str, Any]] | None = None,
                  context: Context | None = None, watchdog_timeout_s: float = 60.0,
                  on_stall: Callable[[str], None] = exit_stalled,
-                 overlays: list[Path | str] = ()) -> None:
+                 overlays: list[Path | str] = (), namespace: str = "") -> None:
         names, params = load_config(config, overlays)
         names = nodes if nodes is not None else names
         self.context = context or Context()
@@ -88,7 +88,7 @@ class Bringup:
         for name in names:
             values = {**params.get(name, {}), **(overrides or {}).get(name, {})}
             node = node_class(name)(
-                context=self.context,
+                context=self.context, namespace=namespace,
                 parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
             self.nodes[name] = node
             self.executor.add_node(node)

@@ -56,11 +56,17 @@ def test_padded_rows_and_big_endian_are_read():
     assert out.dtype == np.uint16
 
 
-def test_bgr8_is_swapped_to_rgb():
+def test_driver_colour_encodings_read_as_rgb():
     bgr = _sample("bgr8")
     np.testing.assert_array_equal(image_to_rgb(numpy_to_image(bgr, "bgr8")), bgr[..., ::-1])
+    mono = _sample("mono8")
+    np.testing.assert_array_equal(image_to_rgb(numpy_to_image(mono, "mono8")),
+                                  np.dstack([mono] * 3))
+    rgba = np.dstack([bgr, np.full(bgr.shape[:2], 255, np.uint8)])
+    np.testing.assert_array_equal(image_to_rgb(numpy_to_image(rgba, "rgba8")), bgr)
+    np.testing.assert_array_equal(image_to_rgb(numpy_to_image(rgba, "bgra8")), bgr[..., ::-1])
     with pytest.raises(ImageConversionError, match="colour"):
-        image_to_rgb(numpy_to_image(_sample("mono8"), "mono8"))
+        image_to_rgb(numpy_to_image(_sample("mono16"), "mono16"))
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,11 @@
 """camera_ingest: one camera stream for the stack, from the simulated cell or real hardware.
 
 Sources: ``sim`` (relays ``sim/color/*`` and ``sim/depth/*`` from sim_cell, exact-stamp
-matched), ``v4l2`` (a USB camera), ``video`` (a file), ``folder`` (images). Publishes
+matched), ``driver`` (a ROS camera driver's colour, registered depth and camera_info topics,
+named by parameters: rgb8, bgr8, rgba8, bgra8 or mono8 colour become rgb8, 16UC1 mm depth
+becomes 32FC1 m, lens distortion is removed with maps built once per CameraInfo, and depth
+of another size than colour is refused with what to enable in the driver), ``v4l2`` (a USB
+camera), ``video`` (a file), ``folder`` (images). Publishes
 ``camera/color/image_raw`` rgb8, ``camera/color/camera_info`` and, when the source has depth,
 ``camera/depth/image_raw`` 32FC1 m, with the sensor-data QoS at ``rate_hz``; source ``sim``
 also relays the camera's pose in the world frame (``sim/camera_pose``) as ``camera/pose``.
@@ -14,28 +18,42 @@ from __future__ import annotations
 import threading
 import time
 
+import numpy as np
 from geometry_msgs.msg import PoseStamped
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
 from perception_nodes.core.camera_model import PinholeIntrinsics
 from perception_nodes.core.conventions import CAMERA_FRAME
+from perception_nodes.core.rectify import Rectifier
 from perception_nodes.ingest.sources import SourceError, open_source
 from perception_nodes.ros.image_conversion import (
     ImageConversionError,
-    image_to_numpy,
+    image_to_depth_m,
+    image_to_rgb,
     numpy_to_image,
 )
 from perception_nodes.ros.managed_node import ManagedNode, run_node
-from perception_nodes.ros.messages import camera_info_msg, frame_age_s
+from perception_nodes.ros.messages import (
+    camera_info_msg,
+    frame_age_s,
+    intrinsics_from_camera_info,
+)
 from perception_nodes.ros.params import Param
 from perception_nodes.ros.sync import Subscriber
 
 
 class CameraIngestNode(ManagedNode):
     PARAMS = (
-        Param("source", "sim", "where frames come from",
-              choices=("sim", "v4l2", "video", "folder")),
+        Param("source", "sim", "where frames come from: the simulated cell, a ROS camera "
+              "driver's topics, a V4L2 camera, a video file or a folder of images",
+              choices=("sim", "driver", "v4l2", "video", "folder")),
+        Param("driver_color_topic", "driver/color/image_raw", "source driver: the colour "
+              "image (rgb8, bgr8, rgba8, bgra8 or mono8)"),
+        Param("driver_depth_topic", "driver/depth/image_raw", "source driver: depth "
+              "registered to the colour image (16UC1 mm or 32FC1 m); '' = no depth camera"),
+        Param("driver_info_topic", "driver/color/camera_info", "source driver: the colour "
+              "camera's CameraInfo (plumb_bob or rational_polynomial distortion is removed)"),
         Param("device", "0", "v4l2: camera index or /dev/videoN path"),
         Param("path", "", "video: file; folder: directory of images"),
         Param("loop", True, "video/folder: start again at the end"),
@@ -68,13 +86,18 @@ class CameraIngestNode(ManagedNode):
                                               self.pub_qos)
         self.pub_depth = self.create_publisher(Image, "camera/depth/image_raw", self.pub_qos)
         self.device = None
-        if p["source"] == "sim":
+        self.rectifier, self.rectifier_key = None, None
+        if p["source"] in ("sim", "driver"):
             ns = p["sim_namespace"]
-            subs = [Subscriber(self, Image, f"{ns}/color/image_raw", self.sub_qos),
-                    Subscriber(self, Image, f"{ns}/depth/image_raw", self.sub_qos),
-                    Subscriber(self, CameraInfo, f"{ns}/color/camera_info", self.sub_qos)]
+            color, depth, info = (f"{ns}/color/image_raw", f"{ns}/depth/image_raw",
+                                  f"{ns}/color/camera_info") if p["source"] == "sim" else (
+                p["driver_color_topic"], p["driver_depth_topic"], p["driver_info_topic"])
+            subs = [Subscriber(self, Image, color, self.sub_qos),
+                    Subscriber(self, CameraInfo, info, self.sub_qos)]
+            if depth:
+                subs.append(Subscriber(self, Image, depth, self.sub_qos))
             self.sync = self.synchroniser(subs, 5)
-            self.sync.registerCallback(self._on_sim_frame)
+            self.sync.registerCallback(self._on_camera_frame)
             self.pub_pose = self.create_publisher(PoseStamped, "camera/pose", self.pub_qos)
             self.create_subscription(PoseStamped, f"{ns}/camera_pose", self._on_sim_pose,
                                      self.sub_qos)
@@ -107,17 +130,52 @@ class CameraIngestNode(ManagedNode):
         if self.params["rate_hz"] == 0:
             self._publish_slot()
 
-    def _on_sim_frame(self, color: Image, depth: Image, info: CameraInfo) -> None:
+    def _on_camera_frame(self, color: Image, info: CameraInfo, depth: Image | None = None
+                         ) -> None:
+        """A camera's frame as the stack's contract has it: rgb8, depth 32FC1 metres
+        registered to colour, no lens distortion; messages already so are relayed as they
+        are (the simulated cell's), others converted."""
         try:
-            image_to_numpy(color)
-            image_to_numpy(depth)
+            rgb = image_to_rgb(color)
+            depth_m = None if depth is None else image_to_depth_m(depth, rgb.shape)
+            intrinsics_from_camera_info(info, rgb.shape)
+            rectifier = self._rectifier_for(info)
         except ImageConversionError as exc:
-            self.drop_malformed("sim frame", exc)
+            if depth is not None and "not registered" in str(exc):
+                exc = ImageConversionError(
+                    f"{exc}: publish depth aligned to colour (RealSense: align_depth.enable:="
+                    "true; Orbbec: depth_registration:=true) or register it first")
+            self.drop_malformed("camera frame", exc)
             return
-        frame_id = self.params["frame_id"]
-        for msg in (color, depth, info):
-            msg.header.frame_id = frame_id
-        self._put((color, depth, info))
+        except ValueError as exc:
+            self.drop_malformed("camera frame", exc)
+            return
+        header = color.header
+        header.frame_id = self.params["frame_id"]
+        if rectifier.identity and color.encoding == "rgb8" and \
+                (depth is None or depth.encoding == "32FC1"):
+            out = (color, depth, info)
+        else:
+            out = (numpy_to_image(rectifier.colour(rgb), "rgb8", header),
+                   None if depth_m is None else
+                   numpy_to_image(rectifier.depth(depth_m), "32FC1", header),
+                   camera_info_msg(rectifier.intrinsics, header))
+        for msg in out:
+            if msg is not None:
+                msg.header.frame_id = header.frame_id
+        self._put(out)
+
+    def _rectifier_for(self, info: CameraInfo) -> Rectifier:
+        """Undistortion maps of this CameraInfo, built when it changes (not per frame)."""
+        key = (tuple(info.k), tuple(info.d), info.distortion_model, tuple(info.p),
+               info.width, info.height)
+        if key != self.rectifier_key:
+            self.rectifier = Rectifier(np.asarray(info.k), np.asarray(info.d),
+                                       info.distortion_model, (info.height, info.width),
+                                       np.asarray(info.p).reshape(3, 4)[:, :3])
+            self.rectifier_key = key
+            self.health.info["rectified"] = str(not self.rectifier.identity).lower()
+        return self.rectifier
 
     def _on_sim_pose(self, msg: PoseStamped) -> None:
         """The camera's pose in the cell's world frame (moves with each randomized scene),

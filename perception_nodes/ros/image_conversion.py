@@ -20,6 +20,8 @@ ENCODINGS: dict[str, tuple[np.dtype, int]] = {
     "rgb8": (np.dtype(np.uint8), 3),
     "bgr8": (np.dtype(np.uint8), 3),
     "mono8": (np.dtype(np.uint8), 1),
+    "rgba8": (np.dtype(np.uint8), 4),
+    "bgra8": (np.dtype(np.uint8), 4),
     "mono16": (np.dtype(np.uint16), 1),
     "16UC1": (np.dtype(np.uint16), 1),
     "32FC1": (np.dtype(np.float32), 1),
@@ -88,14 +90,24 @@ def image_to_numpy(msg: Image) -> np.ndarray:
     return arr
 
 
+# what camera drivers publish, read as RGB (RealSense rgb8, Orbbec and OpenCV bgr8, Zivid
+# rgba8/bgra8, monochrome cameras mono8)
+COLOUR_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")
+
+
 def image_to_rgb(msg: Image) -> np.ndarray:
-    """Read a colour Image as ``(H, W, 3) uint8`` RGB (rgb8 as a view, bgr8 converted)."""
+    """Read a colour Image as ``(H, W, 3) uint8`` RGB: rgb8 as a view; bgr8, rgba8, bgra8
+    and mono8 converted."""
+    if msg.encoding not in COLOUR_ENCODINGS:
+        raise ImageConversionError(f"expected a colour image ({', '.join(COLOUR_ENCODINGS)}),"
+                                   f" got {msg.encoding!r}")
     arr = image_to_numpy(msg)
     if msg.encoding == "rgb8":
         return arr
-    if msg.encoding == "bgr8":
-        return np.ascontiguousarray(arr[..., ::-1])
-    raise ImageConversionError(f"expected a colour image (rgb8/bgr8), got {msg.encoding!r}")
+    if msg.encoding == "mono8":
+        return np.repeat(arr[..., None], 3, axis=2)
+    rgb = arr[..., :3]
+    return np.ascontiguousarray(rgb[..., ::-1] if msg.encoding.startswith("bgr") else rgb)
 
 
 def image_to_array(msg: Image, dtype: type, what: str) -> np.ndarray:
