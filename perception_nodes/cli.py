@@ -66,6 +66,20 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    import rclpy
+
+    from perception_nodes.ros.doctor import diagnose, format_report
+
+    rclpy.init()
+    try:
+        report = diagnose(None, args.namespace, args.seconds)
+    finally:
+        rclpy.try_shutdown()
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 1 if report["problems"] else 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from perception_nodes.bringup import parse_overrides
     from perception_nodes.eval.demo import run_demo
@@ -331,6 +345,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "(with --check: to check against)")
     ca.add_argument("--check", action="store_true")
     ca.set_defaults(func=_cmd_calibrate)
+
+    dr = sub.add_parser("doctor", help="for the running nodes: each input's publishers, QoS "
+                        "compatibility, rate, encoding, frame and calibration, and every "
+                        "problem with its fix (exit 1 if any)")
+    dr.add_argument("--namespace", default="/", help="the stack's namespace (e.g. cell1)")
+    dr.add_argument("--seconds", type=float, default=3.0, help="how long to sample inputs")
+    dr.add_argument("--json", action="store_true")
+    dr.set_defaults(func=_cmd_doctor)
 
     so = sub.add_parser("soak", help="the default bringup for N minutes: picks per minute, RSS "
                         "growth, latency drift and diagnostics as JSON (exit 1 on a missed "

@@ -98,10 +98,11 @@ class CameraIngestNode(ManagedNode):
                 subs.append(Subscriber(self, Image, depth, self.sub_qos))
             self.sync = self.synchroniser(subs, 5)
             self.sync.registerCallback(self._on_camera_frame)
+        if p["source"] == "sim":
             self.pub_pose = self.create_publisher(PoseStamped, "camera/pose", self.pub_qos)
             self.create_subscription(PoseStamped, f"{ns}/camera_pose", self._on_sim_pose,
                                      self.sub_qos)
-        else:
+        if p["source"] not in ("sim", "driver"):
             self.device = open_source(p["source"], p["device"], p["path"], p["width"],
                                       p["height"], p["loop"])
             # a camera unplugged or a video at its end: silent, so WARN then ERROR
