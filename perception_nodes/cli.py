@@ -183,7 +183,31 @@ def _row_models(spec: str) -> dict[str, str]:
     return dict(item.split("=", 1) for item in items)
 
 
+def _cmd_eval_bag(args: argparse.Namespace) -> int:
+    from perception_nodes.eval.bag_eval import (
+        BagTopics,
+        evaluate_bag,
+        markdown,
+        parse_configs,
+        write_outputs,
+    )
+
+    if not args.target:
+        print("perception eval bag BAG --configs ...: name the bag", file=sys.stderr)
+        return 2
+    topics = BagTopics(args.color_topic, args.depth_topic, args.info_topic, args.labels_topic)
+    out = Path(args.out if args.out != "runs/eval/segmentation" else "runs/eval/bag")
+    report = evaluate_bag(args.target, parse_configs(args.configs), topics,
+                          args.models_dir, out / "annotated_bag" if args.annotate else None)
+    write_outputs(report, out)
+    print(json.dumps({k: v for k, v in report.items() if k != "per_frame"}, indent=2)
+          if args.json else markdown(report))
+    return 0
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
+    if args.capability == "bag":
+        return _cmd_eval_bag(args)
     if args.capability == "grasp-segmentation":
         from perception_nodes.eval.grasp_seg_eval import GRASP_MODELS
         from perception_nodes.eval.grasp_seg_eval import run_eval as run_grasp
@@ -411,7 +435,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="evaluate a capability on a generated split")
     e.add_argument("capability", choices=("segmentation", "superpixel", "grasp-segmentation",
-                                          "instance-ap", "anomaly", "depth"))
+                                          "instance-ap", "anomaly", "depth", "bag"))
+    e.add_argument("target", nargs="?", default="", help="bag: the bag (MCAP or sqlite3)")
+    e.add_argument("--configs", default="geometric=mode:geometric",
+                   help="bag: 'NAME=mode:M,model:X,param:=value;NAME2=...'")
+    e.add_argument("--models-dir", default="", help="bag: folder of manifest.yaml")
+    e.add_argument("--color-topic", default="/camera/color/image_raw")
+    e.add_argument("--depth-topic", default="/camera/depth/image_raw")
+    e.add_argument("--info-topic", default="/camera/color/camera_info")
+    e.add_argument("--labels-topic", default="/sim/instance_labels",
+                   help="bag: ground-truth instance labels (mono16), when recorded")
+    e.add_argument("--annotate", action="store_true",
+                   help="bag: also write OUT/annotated_bag with eval/NAME/... topics")
     e.add_argument("--anomaly-segmenter", default="models/anomaly_segmenter.onnx",
                    help="anomaly: the segmenter trained with outlier exposure (--latent is "
                    "the one without, for its pixel-score row)")

@@ -197,6 +197,22 @@ class WorkspaceMask:
 MAX_CUP_RADIUS_PX = 256
 
 
+# the columns of a candidate table (grasp/candidate_info)
+INFO_COLUMNS = ("quality", "risk", "instance", "expected_cups", "confidence", "u", "v",
+                "instance_score")
+
+
+def candidate_table(candidates: list[GraspCandidate], scores: np.ndarray) -> np.ndarray:
+    """``(N, len(INFO_COLUMNS)) float32``, one row per candidate in order, with the
+    segmentation's ``scores`` ``(M,)`` of labels 1..M; a single NaN row when there is none
+    (an image that still carries the frame's header)."""
+    scores = np.asarray(scores).ravel()
+    rows = [[c.quality, c.risk, c.instance, c.expected_cups, c.confidence, c.u, c.v,
+             scores[c.instance - 1] if c.instance <= len(scores) else np.nan]
+            for c in candidates] or [[np.nan] * len(INFO_COLUMNS)]
+    return np.asarray(rows, np.float32)
+
+
 def _disk_kernel(radius_px: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius_px + 1,) * 2)
 

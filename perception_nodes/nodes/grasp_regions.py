@@ -28,8 +28,10 @@ from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import MarkerArray
 
 from perception_nodes.core.grasp_regions import (
+    INFO_COLUMNS,  # noqa: F401 - the topic's columns, imported by users of the node
     GraspParams,
     GripperLayout,
+    candidate_table,
     plan_grasps,
 )
 from perception_nodes.ros.calibration import (
@@ -49,9 +51,6 @@ from perception_nodes.ros.messages import intrinsics_from_camera_info, pose_msg
 from perception_nodes.ros.params import Param, ParameterValueError
 from perception_nodes.ros.robot_frames import TfCameraPose, parse_pose, to_base
 from perception_nodes.ros.sync import Subscriber
-
-INFO_COLUMNS = ("quality", "risk", "instance", "expected_cups", "confidence", "u", "v",
-                "instance_score")
 
 
 class GraspRegionsNode(ManagedNode):
@@ -185,10 +184,8 @@ class GraspRegionsNode(ManagedNode):
         self.pub_safe.publish(numpy_to_image(plan.safe_labels, "mono16", header))
         poses = PoseArray(header=header, poses=[pose_msg(c.pose) for c in plan.candidates])
         self.pub_poses.publish(poses)
-        rows = [[c.quality, c.risk, c.instance, c.expected_cups, c.confidence, c.u, c.v,
-                 scores[c.instance - 1] if c.instance <= len(scores) else np.nan]
-                for c in plan.candidates] or [[np.nan] * len(INFO_COLUMNS)]
-        self.pub_info.publish(numpy_to_image(np.asarray(rows, np.float32), "32FC1", header))
+        self.pub_info.publish(numpy_to_image(candidate_table(plan.candidates, scores),
+                                             "32FC1", header))
         self.pub_markers.publish(candidate_markers(plan.candidates, header, self.layout))
         if self.pub_base is not None:
             self._publish_in_base(header, [c.pose for c in plan.candidates])
