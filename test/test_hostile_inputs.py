@@ -294,3 +294,27 @@ def test_segmentation_survives_every_kind(ros_context, smoke_models):
         rig.close()
     assert not failures, "\n".join(failures)
     assert len(SEG_KINDS) >= 20
+
+
+def test_grasp_capture_does_not_store_a_pick_seen_through_a_zero_camera_info(ros_context,
+                                                                             tmp_path):
+    node = GraspCaptureNode(context=ros_context, parameter_overrides=[
+        Parameter("dataset_dir", value=str(tmp_path)), Parameter("cup_offsets_m", value="0,0"),
+        Parameter("max_wait_frames", value=1)])
+    rig = HostileRig(ros_context, node, CAPTURE_INPUTS)
+    zero = {"camera/color/image_raw": image(RGB, "rgb8"),
+            "camera/color/camera_info": INFO_KINDS["k_zero"]}
+    try:
+        rig.send(zero)
+        assert rig.spin_until(lambda: rig.counter("received") >= 1)
+        rig.send({"arm/pick_request": _pick()})
+        assert rig.spin_until(lambda: node.pending is not None)
+        rig.send({"arm/suction_gauge": _gauge([80.0])})
+        rig.spin_until(lambda: node.pending is not None and node.pending.get("watch"), 5.0)
+        rig.send(zero)
+        rig.send(zero)
+        assert rig.spin_until(lambda: rig.counter("malformed") == 1)
+        assert "pick not stored" in node.health.last_error
+        assert rig.counter("published") == 0 and rig.counter("callback_errors") == 0
+    finally:
+        rig.close()
