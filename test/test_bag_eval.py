@@ -1,5 +1,5 @@
-"""`perception eval bag` on the committed sim bag (21 frames with ground truth and one
-recorded pick): two configurations, the metrics checked against the dataset evaluator on
+"""`perception eval bag` on the committed sim bag (26 frames with ground truth and two
+recorded picks): two configurations, the metrics checked against the dataset evaluator on
 the same frames, and the annotated bag read back with the official MCAP reader and rosbags."""
 
 from pathlib import Path
@@ -42,13 +42,13 @@ def test_two_configurations_on_the_committed_bag(tmp_path, smoke_models):
                             f"{smoke_models / 'baseline_segmenter_rgbh' / 'model.onnx'}")
     report = evaluate_bag(BAG, configs, annotated=tmp_path / "annotated", progress=False)
     write_outputs(report, tmp_path / "out")
-    assert report["frames"] == 21 and report["ground_truth"]
+    assert report["frames"] == 26 and report["ground_truth"]
     assert {"geo~base", "base~geo"} <= set(report["agreement_iou"])
-    assert report["cell_picks"]["picks"] == 1
+    assert report["cell_picks"] == {"picks": 2, "success": 2, "double": 0, "empty": 0}
     geo = report["configs"]["geo"]
-    assert geo["same_item_as_cell"]["picks"] == 1
+    assert geo["same_item_as_cell"]["picks"] == 2
     assert 0.0 <= geo["frames_with_candidate"] <= 1.0
-    assert len(report["per_frame"]["base"]["latency_ms"]) == 21
+    assert len(report["per_frame"]["base"]["latency_ms"]) == 26
     # the dataset evaluator on the same frames gives the same geometric scores
     frames, _, _ = read_frames(BAG, BagTopics())
     segmenter = GeometricSegmenter(None, WorkspaceMask(np.zeros((0, 2))))
@@ -67,8 +67,8 @@ def test_two_configurations_on_the_committed_bag(tmp_path, smoke_models):
         summary = make_reader(f).get_summary()
     topics = {c.topic: summary.statistics.channel_message_counts[i]
               for i, c in summary.channels.items()}
-    assert topics["/eval/geo/instance_labels"] == 21 == topics["/eval/base/candidates"]
-    assert topics["/camera/color/image_raw"] == 21
+    assert topics["/eval/geo/instance_labels"] == 26 == topics["/eval/base/candidates"]
+    assert topics["/camera/color/image_raw"] == 26
     labels = [deserialize(raw, t) for _, t, _, raw in
               read_bag(tmp_path / "annotated", ["/eval/geo/instance_labels"])]
     np.testing.assert_array_equal(image_to_numpy(labels[0]), first)

@@ -32,7 +32,7 @@ def test_images_and_ground_truth_share_stamps_and_sizes():
 
 
 def test_pick_outcomes_are_documented_key_values():
-    outcomes = [deserialize(raw, t) for _, t, _, raw in read_bag(BAG, ["/sim/pick_outcome"])]
+    outcomes = [deserialize(raw, t) for _, t, _, raw in read_bag(BAG, ["/arm/pick_outcome"])]
     assert outcomes
     keys = {kv.key for kv in outcomes[0].status[0].values}
     assert {"items_lifted", "double_pick", "cup_states", "cup_vacuum_kpa"} <= keys

@@ -76,7 +76,7 @@ def _get_parameters(probe: Node, node: str, names: list[str]) -> dict:
     future = client.call_async(GetParameters.Request(names=names))
     executor = SingleThreadedExecutor(context=probe.context)
     executor.add_node(probe)
-    executor.spin_until_future_complete(future, timeout_sec=20)
+    executor.spin_until_future_complete(future, timeout_sec=60)  # a loading model delays it
     executor.remove_node(probe)
     values = future.result().values
     probe.destroy_client(client)
