@@ -27,7 +27,11 @@ import cv2
 import numpy as np
 
 from perception_nodes.core.camera_model import PinholeIntrinsics
-from perception_nodes.core.floor_plane import fit_floor_plane, height_above_plane
+from perception_nodes.core.floor_plane import (
+    fit_floor_plane,
+    height_above_plane,
+    ransac_plane,
+)
 from perception_nodes.core.instance_encoding import fill_missing_height
 
 
@@ -68,25 +72,6 @@ def median_depth(frames: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def _ransac(points: np.ndarray, rng: np.random.Generator, iterations: int,
-            inlier_m: float) -> tuple[np.ndarray, np.ndarray]:
-    """``(point on the plane, unit normal)`` with the most points within ``inlier_m``."""
-    best, best_count = None, -1
-    for _ in range(iterations):
-        a, b, c = points[rng.choice(len(points), 3, replace=False)]
-        normal = np.cross(b - a, c - a)
-        norm = np.linalg.norm(normal)
-        if norm < 1e-12:
-            continue
-        normal = normal / norm
-        count = int((np.abs((points - a) @ normal) < inlier_m).sum())
-        if count > best_count:
-            best, best_count = (a, normal), count
-    if best is None:
-        raise ValueError("no plane: the central depth points are collinear")
-    return best
-
-
 def calibrate_bin(depth: np.ndarray, intrinsics: PinholeIntrinsics,
                   rng: np.random.Generator | None = None, centre_share: float = 0.3,
                   band_m: float = 0.006, margin_m: float = 0.01, corners: int = 4,
@@ -110,7 +95,7 @@ def calibrate_bin(depth: np.ndarray, intrinsics: PinholeIntrinsics,
                          "is the bin under the camera, and the depth camera on?")
     sample = central if len(central) <= max_points else \
         central[rng.choice(len(central), max_points, replace=False)]
-    a, normal = _ransac(sample, rng, iterations, band_m / 2)
+    a, normal = ransac_plane(sample, rng, iterations, band_m / 2)
     plane = fit_floor_plane(central[np.abs((central - a) @ normal) < band_m / 2])
     height = height_above_plane(depth, intrinsics, plane)
     with np.errstate(invalid="ignore"):

@@ -22,6 +22,30 @@ def fit_floor_plane(points: np.ndarray) -> np.ndarray:
     return np.array([*normal, d]) if d > 0 else np.array([*-normal, -d])
 
 
+def ransac_plane(points: np.ndarray, rng: np.random.Generator, iterations: int,
+                 inlier_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(a point on it, unit normal)`` of the plane through 3 of ``points (N, 3)`` that has
+    the most points within ``inlier_m``, over ``iterations`` seeded draws.
+
+    Raises:
+        ValueError: every draw was degenerate (collinear points).
+    """
+    best, best_count = None, -1
+    for _ in range(iterations):
+        a, b, c = points[rng.choice(len(points), 3, replace=False)]
+        normal = np.cross(b - a, c - a)
+        norm = np.linalg.norm(normal)
+        if norm < 1e-12:
+            continue
+        normal = normal / norm
+        count = int((np.abs((points - a) @ normal) < inlier_m).sum())
+        if count > best_count:
+            best, best_count = (a, normal), count
+    if best is None:
+        raise ValueError("no plane: the depth points are collinear")
+    return best
+
+
 def parse_plane(text: str) -> np.ndarray:
     """``"nx,ny,nz,d"`` (a parameter's text) -> ``(4,)`` plane; ValueError unless the normal
     is unit and ``d > 0``."""

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from perception_nodes.core.camera_model import PinholeIntrinsics
-from perception_nodes.core.floor_plane import fit_floor_plane, height_above_plane
+from perception_nodes.core.floor_plane import fit_floor_plane, height_above_plane, ransac_plane
 
 
 @dataclass(frozen=True)
@@ -56,18 +56,7 @@ def ransac_floor_plane(depth: np.ndarray, intrinsics: PinholeIntrinsics,
         raise ValueError("no plane: fewer than 3 valid depth pixels")
     scored = points if len(points) <= max_points else \
         points[rng.choice(len(points), max_points, replace=False)]
-    best, best_count = None, -1
-    for _ in range(iterations):
-        a, b, c = scored[rng.choice(len(scored), 3, replace=False)]
-        normal = np.cross(b - a, c - a)
-        norm = np.linalg.norm(normal)
-        if norm < 1e-12:
-            continue
-        normal /= norm
-        count = int((np.abs((scored - a) @ normal) < inlier_m).sum())
-        if count > best_count:
-            best, best_count = (a, normal), count
-    a, normal = best
+    a, normal = ransac_plane(scored, rng, iterations, inlier_m)
     inliers = points[np.abs((points - a) @ normal) < inlier_m]
     return fit_floor_plane(inliers)
 
