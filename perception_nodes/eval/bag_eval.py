@@ -431,3 +431,67 @@ def write_outputs(report: dict, out_dir: Path) -> None:
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out_dir / "table.md").write_text(markdown(report))
     plot(report, out_dir / "plots.png")
+
+
+def write_sim_bag(path: Path | str, frames: int = 1000, width: int = 640, height: int = 480,
+                  distinct: int = 8, seed: int = 0) -> Path:
+    """A bag of ``frames`` camera frames of the simulated cell (rgb8, 16UC1 depth,
+    camera_info at 5 Hz stamps), cycling ``distinct`` rendered scenes: for timing the
+    evaluation on a long recording without rendering every frame."""
+    from rclpy.serialization import serialize_message
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from sensor_msgs.msg import CameraInfo as CameraInfoMsg
+    from sensor_msgs.msg import Image as ImageMsg
+
+    from perception_nodes.ros.image_conversion import numpy_to_image
+    from perception_nodes.ros.messages import camera_info_msg
+    from perception_nodes.sim.cell import CellConfig, PickingCell
+
+    renders = []
+    with PickingCell(CellConfig(width=width, height=height, style_domain="train"), seed) as cell:
+        for i in range(distinct):
+            cell.reset(seed + i)
+            f = cell.render()
+            renders.append((f.rgb, np.nan_to_num(f.depth * 1000).round().astype(np.uint16),
+                            f.intrinsics))
+    path = Path(path)
+    writer = Writer(path, version=9, storage_plugin=StoragePlugin.MCAP)
+    writer.open()
+    topics = BagTopics()
+    conns = {t: writer.add_connection(t, m, typestore=TYPESTORE) for t, m in (
+        (topics.color, "sensor_msgs/msg/Image"), (topics.depth, "sensor_msgs/msg/Image"),
+        (topics.info, "sensor_msgs/msg/CameraInfo"))}
+    try:
+        for i in range(frames):
+            rgb, depth_mm, intrinsics = renders[i % distinct]
+            stamp_ns = 1_000_000_000 + i * 200_000_000
+            img: ImageMsg = numpy_to_image(rgb, "rgb8")
+            img.header.stamp.sec, img.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
+            img.header.frame_id = "camera_color_optical_frame"
+            info: CameraInfoMsg = camera_info_msg(intrinsics, img.header)
+            for topic, msg in ((topics.color, img), (topics.info, info),
+                               (topics.depth, numpy_to_image(depth_mm, "16UC1", img.header))):
+                writer.write(conns[topic], stamp_ns, serialize_message(msg))
+    finally:
+        writer.close()
+    return path
+
+
+def bench_bag_eval(frames: int = 1000, configs: str = "geometric=mode:geometric;"
+                   "baseline=mode:baseline") -> dict:
+    """Evaluate two configurations on a ``frames``-frame 640x480 bag: total time against the
+    configurations' own compute (the target: under 2x)."""
+    import shutil
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="bag_eval_bench_"))
+    try:
+        bag = write_sim_bag(root / "bag", frames)
+        report = evaluate_bag(bag, parse_configs(configs), progress=False)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    t = report["timing"]
+    return {"frames": report["frames"], "size": "640x480", "configs": configs, **t,
+            "total_over_compute": round(t["total_s"] / t["compute_s"], 3),
+            "latency_p50_ms": {n: c["latency_ms"]["p50"]
+                               for n, c in report["configs"].items()}}

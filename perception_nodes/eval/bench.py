@@ -381,6 +381,8 @@ BENCHES: dict[str, Callable[[], dict]] = {
     "pipeline": bench_pipeline_graph,
     "adversarial": lambda: __import__("perception_nodes.eval.adversarial",
                                       fromlist=["bench_adversarial"]).bench_adversarial(),
+    "bag_eval": lambda: __import__("perception_nodes.eval.bag_eval",
+                                   fromlist=["bench_bag_eval"]).bench_bag_eval(),
 }
 
 

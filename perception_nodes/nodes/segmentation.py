@@ -18,8 +18,10 @@ image size; channel g = latent sample g's labels), in the other modes a 1 x 1 ze
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 from sensor_msgs.msg import CameraInfo, Image
@@ -27,7 +29,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from perception_nodes.core.geometric import GeometricParams
 from perception_nodes.core.overlay import draw_label_overlay
 from perception_nodes.inference.geometric import GeometricSegmenter, height_for_frame
-from perception_nodes.inference.onnx_model import resolve_model
+from perception_nodes.inference.onnx_model import ModelError, resolve_model, sha256_of
 from perception_nodes.inference.segmenter import (
     DEFAULT_MODELS,
     MODES,
@@ -48,7 +50,7 @@ from perception_nodes.ros.image_conversion import (
 )
 from perception_nodes.ros.managed_node import ManagedNode, run_node
 from perception_nodes.ros.messages import intrinsics_from_camera_info
-from perception_nodes.ros.params import Param
+from perception_nodes.ros.params import Param, ParameterValueError
 from perception_nodes.ros.sync import Subscriber
 
 # sample_labels of a mode without latent samples: (1, 1, 1), zero
@@ -92,6 +94,9 @@ class SegmentationNode(ManagedNode):
         calibration_camera_param(),
     )
 
+    # a model version is swapped in between frames (apply_live), not by re-configuring
+    LIVE_PARAMS = frozenset({"model", "baseline_model", "superpixel_model"})
+
     def check_params(self, params: dict) -> None:
         self.floor, self.workspace = parse_floor_calibration(params, optional_plane=True)
         self.calibration = calibration_check(params, self.floor)
@@ -109,21 +114,17 @@ class SegmentationNode(ManagedNode):
         self.pub_samples = self.create_publisher(Image, "segmentation/sample_labels", q)
         self.health.info.update(mode=p["mode"])
         self.runner = self.geometric = None
+        self.runner_lock = threading.Lock()  # a model swap waits for the frame in progress
         if p["mode"] == "geometric":
             self.geometric = GeometricSegmenter(
                 self.floor, self.workspace,
                 replace(GeometricParams(), min_height_m=p["min_height_m"]), p["seed"])
             self.get_logger().info("mode geometric (no model)")
         else:
-            name = {"baseline": p["baseline_model"], "superpixel": p["superpixel_model"],
-                    "latent": p["model"]}[model_kind(p["mode"])]
-            path = resolve_model(name, p["models_dir"])
-            self.runner = ModeSegmenter(p["mode"], path,
-                                        p["providers"], p["seed"], p["threads"],
-                                        p["num_samples"],
-                                        p["confidence_p"], p["score_threshold"],
-                                        p["centre_threshold"])
-            self.health.info.update(model=name, provider=self.runner.provider)
+            name = self._model_name(p)
+            self.runner, path = self._load(name, p)
+            self.health.info.update(provider=self.runner.provider)
+            self._serving_hash = self.health.info["model_sha256"]
             self.get_logger().info(f"model {name} ({path}) on {self.runner.provider}, "
                                    f"mode {p['mode']}, reads "
                                    f"{'RGB-D' if self.runner.needs_height else 'colour'}")
@@ -137,6 +138,49 @@ class SegmentationNode(ManagedNode):
                 Subscriber(self, CameraInfo, "camera/color/camera_info", self.sub_qos)]
         self.synchroniser(subs, 10).registerCallback(self._on_frame)
         self.get_logger().info(f"floor plane {p['floor_plane'] or 'fitted per frame'}")
+
+    @staticmethod
+    def _model_name(params: dict) -> str:
+        """The model parameter the mode reads."""
+        return {"baseline": params["baseline_model"], "superpixel": params["superpixel_model"],
+                "latent": params["model"]}[model_kind(params["mode"])]
+
+    def _load(self, name: str, p: dict) -> tuple[ModeSegmenter, Path]:
+        """The mode's segmenter on model ``name`` (sha256 checked against the manifest)."""
+        path = resolve_model(name, p["models_dir"])
+        runner = ModeSegmenter(p["mode"], path, p["providers"], p["seed"], p["threads"],
+                               p["num_samples"], p["confidence_p"], p["score_threshold"],
+                               p["centre_threshold"])
+        self.health.info.update(model=name, model_sha256=sha256_of(path)[:16])
+        return runner, path
+
+    def apply_live(self, changes: dict, params: dict) -> None:
+        """A new model version, loaded beside the serving one and swapped in between two
+        frames; a file that fails its hash or does not load is refused and the old model
+        keeps serving (a rollback is setting the previous version)."""
+        if self.runner is None or self._model_name(params) == self._model_name(self.params):
+            return
+        name = self._model_name(params)
+        try:
+            runner, path = self._load(name, params)
+        except (ModelError, ValueError, OSError) as exc:
+            self.health.info.update(model=self._model_name(self.params),
+                                    model_sha256=self._serving_hash)
+            raise ParameterValueError(f"model {name!r} refused, still serving "
+                                      f"{self._model_name(self.params)!r}: {exc}") from exc
+        if runner.needs_height != self.runner.needs_height:
+            runner.close()
+            self.health.info.update(model=self._model_name(self.params),
+                                    model_sha256=self._serving_hash)
+            raise ParameterValueError(f"model {name!r} reads other inputs than the serving "
+                                      "one (colour vs colour and depth): set it with the "
+                                      "node inactive or change mode")
+        with self.runner_lock:
+            old, self.runner = self.runner, runner
+        old.close()
+        self._serving_hash = self.health.info["model_sha256"]
+        self.health.count("model_swaps")
+        self.get_logger().info(f"now serving model {name} ({path})")
 
     def release_io(self) -> None:
         if getattr(self, "runner", None) is not None:
@@ -152,16 +196,20 @@ class SegmentationNode(ManagedNode):
         self.health.count("received")
         try:
             rgb = image_to_rgb(msg)
-            if depth_msg is None:
-                out = self.runner(rgb)
-            else:
+            height = None
+            if depth_msg is not None:
                 depth = image_to_depth_m(depth_msg, rgb.shape)
                 intrinsics = intrinsics_from_camera_info(info, rgb.shape)
                 self.calibration.report(self.health, intrinsics, depth,
                                         self.workspace.inside(rgb.shape[:2]))
-                out = self.geometric(depth, intrinsics) if self.runner is None else \
-                    self.runner(rgb, height_for_frame(depth, intrinsics, self.floor,
-                                                      self.params["seed"]))
+                if self.runner is None:
+                    out = self.geometric(depth, intrinsics)
+                else:
+                    height = height_for_frame(depth, intrinsics, self.floor,
+                                              self.params["seed"])
+            if self.runner is not None:
+                with self.runner_lock:  # one model per frame, even across a swap
+                    out = self.runner(rgb) if height is None else self.runner(rgb, height)
         except ValueError as exc:  # ImageConversionError included
             self.drop_malformed("frame", exc)
             return

@@ -115,6 +115,11 @@ class ManagedNode(LifecycleNode):
     def configure_io(self) -> None:
         raise NotImplementedError
 
+    def apply_live(self, changes: dict, params: dict) -> None:
+        """Apply ``changes`` of ``LIVE_PARAMS`` that need work before they hold (a model to
+        load); ``params`` are the values after the change. Raise ParameterValueError to
+        reject the change with the reason (the node keeps its current state)."""
+
     def release_io(self) -> None:
         """Release what configure_io made besides ROS entities (models, devices, threads)."""
 
@@ -274,6 +279,12 @@ class ManagedNode(LifecycleNode):
         new = {k: v for k, v in new.items() if self.params.get(k) != v}
         if not new:
             return SetParametersResult(successful=True)
+        live = {k: v for k, v in new.items() if k in self.LIVE_PARAMS}
+        if live and self.configured:
+            try:
+                self.apply_live(live, {**self.params, **new})
+            except ParameterValueError as exc:
+                return SetParametersResult(successful=False, reason=str(exc))
         old = dict(self.params)
         self.params.update(new)
         self.health.input_warn_s = self.params["input_warn_s"]
