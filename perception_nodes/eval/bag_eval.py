@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +36,7 @@ from perception_nodes.core.confidence_masks import labels_to_masks
 from perception_nodes.core.floor_plane import parse_plane
 from perception_nodes.core.grasp_regions import GraspParams, WorkspaceMask, plan_grasps
 from perception_nodes.core.instance_metrics import InstanceEvaluator, best_iou
-from perception_nodes.ros.bags import TYPESTORE, deserialize, read_bag
+from perception_nodes.ros.bags import TYPESTORE, bag_connections, deserialize, read_bag
 from perception_nodes.ros.grasp_messages import parse_pairs
 from perception_nodes.ros.image_conversion import image_to_depth_m, image_to_numpy, image_to_rgb
 from perception_nodes.ros.messages import intrinsics_from_camera_info, matrix_from_pose_msg
@@ -117,37 +118,62 @@ def _stamp(msg) -> int:
     return int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
 
 
-def read_frames(bag: Path | str, topics: BagTopics) -> tuple[list[BagFrame], list, list]:
-    """The bag's camera frames (every stamp with colour and camera_info; depth and labels
-    when recorded), its pick requests ``(stamp_ns, 4x4 pose in the camera frame)`` and pick
-    outcomes ``(stamp_ns, items_lifted, double_pick)``."""
-    parts: dict[int, dict] = {}
+def read_picks(bag: Path | str, topics: BagTopics) -> tuple[list, list]:
+    """The recorded pick requests ``(stamp_ns, 4x4 pose in the camera frame)`` and outcomes
+    ``(stamp_ns, items_lifted, double_pick)``, in time order."""
     requests, outcomes = [], []
-    wanted = [topics.color, topics.depth, topics.info, topics.labels,
-              *topics.pick_requests, *topics.pick_outcomes]
-    for topic, msgtype, _, raw in read_bag(bag, wanted):
+    for topic, msgtype, _, raw in read_bag(bag, [*topics.pick_requests,
+                                                 *topics.pick_outcomes]):
         msg = deserialize(raw, msgtype)
         if topic in topics.pick_requests:
             requests.append((_stamp(msg), matrix_from_pose_msg(msg.pose)))
-        elif topic in topics.pick_outcomes:
+        else:
             values = {kv.key: kv.value for s in msg.status for kv in s.values}
             outcomes.append((_stamp(msg), int(values.get("items_lifted", 0)),
                              values.get("double_pick", "false") == "true"))
-        else:
-            key = {topics.color: "color", topics.depth: "depth", topics.info: "info",
-                   topics.labels: "labels"}[topic]
-            parts.setdefault(_stamp(msg), {})[key] = msg
-    frames = []
-    for stamp in sorted(parts):
-        p = parts[stamp]
-        if "color" not in p or "info" not in p:
-            continue
-        rgb = image_to_rgb(p["color"])
-        frames.append(BagFrame(
-            stamp, rgb, image_to_depth_m(p["depth"], rgb.shape) if "depth" in p else None,
-            intrinsics_from_camera_info(p["info"], rgb.shape),
-            image_to_numpy(p["labels"]) if "labels" in p else None, p["color"].header))
-    return frames, requests, outcomes
+    return sorted(requests, key=lambda r: r[0]), outcomes
+
+
+def iter_frames(bag: Path | str, topics: BagTopics, window: int = 30) -> Iterator[BagFrame]:
+    """The bag's camera frames in stamp order as it is read (memory: ``window`` stamps): a
+    frame is a stamp with colour and camera_info, plus depth and labels when the bag records
+    those topics; a stamp still missing a part when ``window`` newer ones arrived goes out as
+    it is (when it has colour and camera_info) or is dropped."""
+    present = {topic for topic, *_ in bag_connections(bag)}
+    keys = {topics.color: "color", topics.info: "info"}
+    keys.update({t: k for t, k in ((topics.depth, "depth"), (topics.labels, "labels"))
+                 if t in present})
+    pending: dict[int, dict] = {}
+
+    def frame(parts: dict) -> BagFrame:
+        rgb = image_to_rgb(parts["color"])
+        depth = parts.get("depth")
+        return BagFrame(_stamp(parts["color"]), rgb,
+                        image_to_depth_m(depth, rgb.shape) if depth is not None else None,
+                        intrinsics_from_camera_info(parts["info"], rgb.shape),
+                        image_to_numpy(parts["labels"]) if "labels" in parts else None,
+                        parts["color"].header)
+
+    for topic, msgtype, _, raw in read_bag(bag, list(keys)):
+        msg = deserialize(raw, msgtype)
+        stamp = _stamp(msg)
+        pending.setdefault(stamp, {})[keys[topic]] = msg
+        complete = len(pending[stamp]) == len(keys)
+        if complete or len(pending) > window:
+            limit = stamp if complete else sorted(pending)[-window]
+            for old in sorted(k for k in pending if k <= limit):
+                parts = pending.pop(old)
+                if "color" in parts and "info" in parts:
+                    yield frame(parts)
+    for old in sorted(pending):
+        parts = pending[old]
+        if "color" in parts and "info" in parts:
+            yield frame(parts)
+
+
+def read_frames(bag: Path | str, topics: BagTopics) -> tuple[list[BagFrame], list, list]:
+    """Every frame (in memory: for tests and short bags), the pick requests and outcomes."""
+    return list(iter_frames(bag, topics)), *read_picks(bag, topics)
 
 
 class ConfigRunner:
@@ -229,155 +255,187 @@ def _summary(values: list[float]) -> dict:
             "p90": round(float(np.percentile(v, 90)), 4)}
 
 
+@dataclass
+class _Record:
+    """What one configuration produced so far (series, and the previous frame's labels)."""
+
+    latency_s: list = field(default_factory=list)
+    instances: list = field(default_factory=list)
+    stability: list = field(default_factory=list)
+    with_candidate: list = field(default_factory=list)
+    quality: list = field(default_factory=list)
+    risk: list = field(default_factory=list)
+    previous: np.ndarray | None = None
+    picks: int = 0
+    same_item: int = 0
+    evaluator: InstanceEvaluator = field(default_factory=InstanceEvaluator)
+
+
 def evaluate_bag(bag: Path | str, configs: list[BagConfig], topics: BagTopics | None = None,
                  models_dir: str = "", annotated: Path | str | None = None,
                  progress: bool = True) -> dict:
-    """Run every configuration over every frame; the report (and the annotated bag)."""
+    """Run every configuration over every frame, streaming the bag; the report (and the
+    annotated bag)."""
     topics = topics or BagTopics()
     t0 = time.perf_counter()
-    frames, requests, outcomes = read_frames(bag, topics)
-    read_s = time.perf_counter() - t0
-    if not frames:
-        raise ValueError(f"{bag}: no frame with both {topics.color} and {topics.info}")
+    requests, outcomes = read_picks(bag, topics)
     runners = {c.name: ConfigRunner(c, models_dir) for c in configs}
-    per: dict[str, dict] = {c.name: {"latency_s": [], "instances": [], "stability": [],
-                                     "with_candidate": [], "quality": [], "risk": [],
-                                     "labels": [], "top": []} for c in configs}
-    evaluators = {c.name: InstanceEvaluator() for c in configs}
-    has_truth = any(f.labels is not None for f in frames)
-    annotations: list[tuple[str, object, int, object]] = []
-    compute_s = 0.0
+    recs = {c.name: _Record() for c in configs}
+    agreement: dict[str, list] = {f"{a.name}~{b.name}": [] for a in configs for b in configs
+                                  if a.name != b.name}
+    writer = AnnotatedBag(bag, annotated) if annotated is not None else None
+    compute_s, frames, has_truth, next_request = 0.0, 0, False, 0
+    last: tuple | None = None  # the previous frame and each configuration's outputs
     try:
-        for i, frame in enumerate(frames):
+        for frame in iter_frames(bag, topics):
+            # the picks recorded before this frame were decided on the previous one
+            while next_request < len(requests) and requests[next_request][0] < frame.stamp_ns:
+                _score_pick(last, requests[next_request][1], recs)
+                next_request += 1
+            outputs = {}
             for name, runner in runners.items():
                 out, plan, seconds = runner(frame)
                 compute_s += seconds
-                rec = per[name]
-                rec["latency_s"].append(seconds)
-                rec["instances"].append(int(len(out.scores)))
-                if rec["labels"]:
-                    rec["stability"].append(_mean_best_iou(out.labels, rec["labels"][-1]))
-                rec["labels"].append(out.labels)
-                cands = plan.candidates if plan is not None else []
-                rec["with_candidate"].append(bool(cands))
-                rec["quality"] += [c.quality for c in cands]
-                rec["risk"] += [c.risk for c in cands]
-                rec["top"].append(cands[0] if cands else None)
-                if frame.labels is not None:
-                    masks = labels_to_masks(out.labels)
-                    scores = out.scores[:len(masks)] if len(out.scores) >= len(masks) else \
-                        np.ones(len(masks))
-                    evaluators[name].add(masks, scores, labels_to_masks(frame.labels))
-                if annotated is not None:
-                    annotations.append((name, out, frame.stamp_ns, (frame.header, plan)))
-            if progress and (i + 1) % max(1, len(frames) // 10) == 0:
-                print(f"eval bag: frame {i + 1}/{len(frames)}", file=sys.stderr, flush=True)
+                _record(recs[name], frame, out, plan, seconds)
+                outputs[name] = (out, plan)
+                if writer is not None:
+                    writer.add(name, frame, out, plan)
+            for key in agreement:
+                a, b = key.split("~")
+                agreement[key].append(_mean_best_iou(outputs[a][0].labels,
+                                                     outputs[b][0].labels))
+            has_truth |= frame.labels is not None
+            last = (frame, outputs)
+            frames += 1
+            if progress and frames % 50 == 0:
+                print(f"eval bag: {frames} frames", file=sys.stderr, flush=True)
+        for _, pose in requests[next_request:]:
+            _score_pick(last, pose, recs)
     finally:
         for runner in runners.values():
             runner.close()
+        if writer is not None:
+            writer.close()
+    if not frames:
+        raise ValueError(f"{bag}: no frame with both {topics.color} and {topics.info}")
     total_s = time.perf_counter() - t0
-    report = {"bag": str(bag), "frames": len(frames), "ground_truth": has_truth,
-              "configs": {}, "timing": {"read_decode_s": round(read_s, 3),
-                                        "compute_s": round(compute_s, 3),
-                                        "total_s": round(total_s, 3)}}
+    report = {"bag": str(bag), "frames": frames, "ground_truth": has_truth, "configs": {},
+              "timing": {"compute_s": round(compute_s, 3), "total_s": round(total_s, 3),
+                         "overhead_s": round(total_s - compute_s, 3)}}
     for c in configs:
-        rec = per[c.name]
-        lat = np.asarray(rec["latency_s"]) * 1e3
-        entry = {"mode": c.mode, "model": c.model, "params": c.params,
-                 "latency_ms": {"p50": round(float(np.percentile(lat, 50)), 2),
-                                "p99": round(float(np.percentile(lat, 99)), 2)},
-                 "instances_per_frame": _summary(rec["instances"]),
-                 "stability_iou": _summary(rec["stability"]),
-                 "frames_with_candidate": round(float(np.mean(rec["with_candidate"])), 4),
-                 "candidate_quality": _summary(rec["quality"]),
-                 "candidate_risk": _summary(rec["risk"])}
-        if has_truth:
-            ev = evaluators[c.name]
-            entry.update(mAP=round(100 * ev.mean_ap(), 2), mAP50=round(100 * ev.ap_at(0.5), 2),
-                         MR_at_HP=round(100 * ev.mr_at_hp(), 2),
-                         AR_IoG=round(100 * ev.ar_iog(), 2))
-        entry["same_item_as_cell"] = _same_item(frames, rec, requests)
-        report["configs"][c.name] = entry
-    report["agreement_iou"] = {
-        f"{a.name}~{b.name}": round(float(np.nanmean([
-            _mean_best_iou(la, lb) for la, lb in zip(per[a.name]["labels"],
-                                                     per[b.name]["labels"], strict=True)])), 4)
-        for a in configs for b in configs if a.name != b.name}
-    report["per_frame"] = {c.name: {
-        "latency_ms": [round(v * 1e3, 2) for v in per[c.name]["latency_s"]],
-        "instances": per[c.name]["instances"],
-        "candidates": [int(t is not None) for t in per[c.name]["top"]]} for c in configs}
+        report["configs"][c.name] = _config_report(c, recs[c.name], has_truth)
+    report["agreement_iou"] = {k: round(float(np.nanmean(v)), 4) if v else None
+                               for k, v in agreement.items()}
+    report["per_frame"] = {c.name: {"latency_ms": [round(v * 1e3, 2)
+                                                   for v in recs[c.name].latency_s],
+                                    "instances": recs[c.name].instances,
+                                    "candidates": [int(x) for x in
+                                                   recs[c.name].with_candidate]}
+                           for c in configs}
     report["cell_picks"] = {"picks": len(outcomes),
                             "success": sum(1 for _, n, _ in outcomes if n == 1),
                             "double": sum(1 for _, n, d in outcomes if n > 1 or d),
                             "empty": sum(1 for _, n, _ in outcomes if n == 0)}
     if annotated is not None:
-        write_annotated_bag(bag, annotated, annotations)
         report["annotated_bag"] = str(annotated)
     return report
 
 
-def _same_item(frames: list[BagFrame], rec: dict, requests: list) -> dict:
-    """Of the recorded picks, how often the configuration's top candidate (on the newest
-    frame at or before the request) lies on the same instance, in its own labels, as the
-    point the cell picked."""
-    same = total = 0
-    stamps = [f.stamp_ns for f in frames]
-    for stamp, pose in requests:
-        i = int(np.searchsorted(stamps, stamp, side="right")) - 1
-        if i < 0:
-            continue
-        frame, labels, top = frames[i], rec["labels"][i], rec["top"][i]
-        uv = np.rint(frame.intrinsics.project(pose[:3, 3][None])[0]).astype(int)
-        h, w = labels.shape
+def _record(rec: _Record, frame: BagFrame, out, plan, seconds: float) -> None:
+    rec.latency_s.append(seconds)
+    rec.instances.append(int(len(out.scores)))
+    if rec.previous is not None:
+        rec.stability.append(_mean_best_iou(out.labels, rec.previous))
+    rec.previous = out.labels
+    cands = plan.candidates if plan is not None else []
+    rec.with_candidate.append(bool(cands))
+    rec.quality += [c.quality for c in cands]
+    rec.risk += [c.risk for c in cands]
+    if frame.labels is not None:
+        masks = labels_to_masks(out.labels)
+        scores = out.scores[:len(masks)] if len(out.scores) >= len(masks) else \
+            np.ones(len(masks))
+        rec.evaluator.add(masks, scores, labels_to_masks(frame.labels))
+
+
+def _score_pick(last: tuple | None, pose: np.ndarray, recs: dict[str, _Record]) -> None:
+    """Whether each configuration's top candidate on the frame a recorded pick was decided
+    on lies on the item the cell picked (by the configuration's own labels)."""
+    if last is None:
+        return
+    frame, outputs = last
+    uv = np.rint(frame.intrinsics.project(pose[:3, 3][None])[0]).astype(int)
+    for name, (out, plan) in outputs.items():
+        h, w = out.labels.shape
         if not (0 <= uv[0] < w and 0 <= uv[1] < h):
             continue
-        total += 1
-        picked = int(labels[uv[1], uv[0]])
-        same += int(top is not None and picked > 0 and top.instance == picked)
-    return {"picks": total, "same_item": same}
+        rec = recs[name]
+        rec.picks += 1
+        picked = int(out.labels[uv[1], uv[0]])
+        top = plan.candidates[0] if plan is not None and plan.candidates else None
+        rec.same_item += int(top is not None and picked > 0 and top.instance == picked)
 
 
-def write_annotated_bag(source: Path | str, out: Path | str, annotations: list) -> None:
-    """The recorded messages plus each configuration's outputs under ``eval/NAME/...`` with
-    the recorded stamps (MCAP)."""
-    from geometry_msgs.msg import PoseArray
-    from rclpy.serialization import serialize_message
-    from rosbags.rosbag2 import StoragePlugin, Writer
+def _config_report(c: BagConfig, rec: _Record, has_truth: bool) -> dict:
+    lat = np.asarray(rec.latency_s) * 1e3
+    entry = {"mode": c.mode, "model": c.model, "params": c.params,
+             "latency_ms": {"p50": round(float(np.percentile(lat, 50)), 2),
+                            "p99": round(float(np.percentile(lat, 99)), 2)},
+             "instances_per_frame": _summary(rec.instances),
+             "stability_iou": _summary(rec.stability),
+             "frames_with_candidate": round(float(np.mean(rec.with_candidate)), 4),
+             "candidate_quality": _summary(rec.quality),
+             "candidate_risk": _summary(rec.risk),
+             "same_item_as_cell": {"picks": rec.picks, "same_item": rec.same_item}}
+    if has_truth:
+        ev = rec.evaluator
+        entry.update(mAP=round(100 * ev.mean_ap(), 2), mAP50=round(100 * ev.ap_at(0.5), 2),
+                     MR_at_HP=round(100 * ev.mr_at_hp(), 2), AR_IoG=round(100 * ev.ar_iog(), 2))
+    return entry
 
-    from perception_nodes.core.grasp_regions import candidate_table
-    from perception_nodes.ros.image_conversion import numpy_to_image
-    from perception_nodes.ros.messages import pose_msg
 
-    out = Path(out)
-    writer = Writer(out, version=9, storage_plugin=StoragePlugin.MCAP)
-    writer.open()
-    conns: dict[str, object] = {}
+class AnnotatedBag:
+    """The recorded messages (copied first) plus each configuration's outputs under
+    ``eval/NAME/...`` with the recorded stamps, written as frames are evaluated (MCAP)."""
 
-    def conn(topic: str, msgtype: str):
-        if topic not in conns:
-            conns[topic] = writer.add_connection(topic, msgtype, typestore=TYPESTORE)
-        return conns[topic]
+    def __init__(self, source: Path | str, out: Path | str) -> None:
+        from rosbags.rosbag2 import StoragePlugin, Writer
 
-    try:
+        self.writer = Writer(Path(out), version=9, storage_plugin=StoragePlugin.MCAP)
+        self.writer.open()
+        self.conns: dict[str, object] = {}
         for topic, msgtype, t, raw in read_bag(source):
-            writer.write(conn(topic, msgtype), t, raw)
-        for name, seg, stamp_ns, (header, plan) in annotations:
-            rheader = numpy_to_image(np.zeros((1, 1), np.uint8), "mono8").header
-            rheader.stamp.sec, rheader.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
-            rheader.frame_id = header.frame_id
-            labels = numpy_to_image(seg.labels.astype(np.uint16), "mono16", rheader)
-            writer.write(conn(f"/eval/{name}/instance_labels", "sensor_msgs/msg/Image"),
-                         stamp_ns, serialize_message(labels))
-            cands = plan.candidates if plan is not None else []
-            poses = PoseArray(header=rheader, poses=[pose_msg(c.pose) for c in cands])
-            writer.write(conn(f"/eval/{name}/candidates", "geometry_msgs/msg/PoseArray"),
-                         stamp_ns, serialize_message(poses))
-            info = numpy_to_image(candidate_table(cands, seg.scores), "32FC1", rheader)
-            writer.write(conn(f"/eval/{name}/candidate_info", "sensor_msgs/msg/Image"),
-                         stamp_ns, serialize_message(info))
-    finally:
-        writer.close()
+            self.writer.write(self._conn(topic, msgtype), t, raw)
+
+    def _conn(self, topic: str, msgtype: str):
+        if topic not in self.conns:
+            self.conns[topic] = self.writer.add_connection(topic, msgtype, typestore=TYPESTORE)
+        return self.conns[topic]
+
+    def add(self, name: str, frame: BagFrame, seg, plan) -> None:
+        from geometry_msgs.msg import PoseArray
+        from rclpy.serialization import serialize_message
+
+        from perception_nodes.core.grasp_regions import candidate_table
+        from perception_nodes.ros.image_conversion import numpy_to_image
+        from perception_nodes.ros.messages import pose_msg
+
+        header = numpy_to_image(np.zeros((1, 1), np.uint8), "mono8").header
+        header.stamp.sec, header.stamp.nanosec = divmod(frame.stamp_ns, 1_000_000_000)
+        header.frame_id = frame.header.frame_id
+        cands = plan.candidates if plan is not None else []
+        for topic, msgtype, msg in (
+                ("instance_labels", "sensor_msgs/msg/Image",
+                 numpy_to_image(seg.labels.astype(np.uint16), "mono16", header)),
+                ("candidates", "geometry_msgs/msg/PoseArray",
+                 PoseArray(header=header, poses=[pose_msg(c.pose) for c in cands])),
+                ("candidate_info", "sensor_msgs/msg/Image",
+                 numpy_to_image(candidate_table(cands, seg.scores), "32FC1", header))):
+            self.writer.write(self._conn(f"/eval/{name}/{topic}", msgtype), frame.stamp_ns,
+                              serialize_message(msg))
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 def markdown(report: dict) -> str:

@@ -45,6 +45,12 @@ def read_bag(path: Path | str, topics: list[str] | None = None
             yield conn.topic, conn.msgtype, timestamp, bytes(raw)
 
 
+def bag_connections(path: Path | str) -> list[tuple[str, str]]:
+    """``(topic, msgtype)`` of every connection of a bag, without reading its messages."""
+    with Reader(Path(path)) as reader:
+        return [(c.topic, c.msgtype) for c in reader.connections]
+
+
 def deserialize(raw: bytes, msgtype: str):
     """Decode CDR bytes into a rosbags message object (attribute access like rclpy's)."""
     return TYPESTORE.deserialize_cdr(raw, msgtype)
