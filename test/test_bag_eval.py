@@ -74,3 +74,18 @@ def test_two_configurations_on_the_committed_bag(tmp_path, smoke_models):
     np.testing.assert_array_equal(image_to_numpy(labels[0]), first)
     stamp = labels[0].header.stamp
     assert stamp.sec * 1_000_000_000 + stamp.nanosec == frames[0].stamp_ns
+
+
+def test_mean_best_iou_from_the_joint_histogram_equals_mask_by_mask():
+    from perception_nodes.core.instance_metrics import best_iou
+    from perception_nodes.eval.bag_eval import _mean_best_iou
+
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        a = (rng.integers(0, 5, (30, 40)) * rng.integers(0, 2, (30, 40))).astype(np.uint16)
+        b = rng.integers(0, 7, (30, 40)).astype(np.uint16)
+        b[b == 3] = 900  # sparse label ids
+        ref = best_iou(labels_to_masks(a), labels_to_masks(b)).mean()
+        assert _mean_best_iou(a, b) == pytest.approx(float(ref), abs=1e-6)
+    assert np.isnan(_mean_best_iou(np.zeros((2, 2), np.uint16), a[:2, :2]))
+    assert _mean_best_iou(np.ones((2, 2), np.uint16), np.zeros((2, 2), np.uint16)) == 0.0
