@@ -89,3 +89,7 @@ def test_mean_best_iou_from_the_joint_histogram_equals_mask_by_mask():
         assert _mean_best_iou(a, b) == pytest.approx(float(ref), abs=1e-6)
     assert np.isnan(_mean_best_iou(np.zeros((2, 2), np.uint16), a[:2, :2]))
     assert _mean_best_iou(np.ones((2, 2), np.uint16), np.zeros((2, 2), np.uint16)) == 0.0
+
+
+def test_topics_a_bag_does_not_have_read_as_no_messages():
+    assert list(read_bag(BAG, ["/no/such/topic"])) == []

@@ -41,6 +41,8 @@ def read_bag(path: Path | str, topics: list[str] | None = None
     """Yield ``(topic, msgtype, log time ns, CDR bytes)`` in time order."""
     with Reader(Path(path)) as reader:
         conns = [c for c in reader.connections if topics is None or c.topic in topics]
+        if not conns:  # rosbags reads every connection when given none
+            return
         for conn, timestamp, raw in reader.messages(connections=conns):
             yield conn.topic, conn.msgtype, timestamp, bytes(raw)
 
