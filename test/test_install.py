@@ -73,11 +73,17 @@ def test_an_installed_node_loads_its_model_from_the_share_directory(install, tmp
 def _get_parameters(probe: Node, node: str, names: list[str]) -> dict:
     client = probe.create_client(GetParameters, f"{node}/get_parameters")
     assert client.wait_for_service(timeout_sec=60), f"{node} never came up"
-    future = client.call_async(GetParameters.Request(names=names))
     executor = SingleThreadedExecutor(context=probe.context)
     executor.add_node(probe)
-    executor.spin_until_future_complete(future, timeout_sec=60)  # a loading model delays it
+    # a request sent before the service has matched this client's reply reader can be lost
+    # (volatile DDS); a node loading its model answers late: ask again, 3 x 30 s
+    for _ in range(3):
+        future = client.call_async(GetParameters.Request(names=names))
+        executor.spin_until_future_complete(future, timeout_sec=30)
+        if future.done() and future.result() is not None:
+            break
     executor.remove_node(probe)
+    assert future.result() is not None, f"{node} never answered get_parameters"
     values = future.result().values
     probe.destroy_client(client)
     return {n: getattr(v, {1: "bool_value", 2: "integer_value", 3: "double_value",

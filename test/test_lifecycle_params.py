@@ -86,7 +86,7 @@ def test_an_invalid_value_is_rejected_with_the_reason_and_nothing_changes(
     node.destroy_node()
 
 
-def test_autostart_is_read_only_and_a_failing_reconfigure_keeps_the_old_model(
+def test_autostart_is_read_only_and_a_refused_model_keeps_the_old_one_serving(
         ros_context, smoke_models):
     node = node_class("segmentation")(context=ros_context, parameter_overrides=[
         Parameter("models_dir", value=str(smoke_models)), Parameter("mode", value="prior_mean")])
@@ -96,7 +96,7 @@ def test_autostart_is_read_only_and_a_failing_reconfigure_keeps_the_old_model(
     result = node.set_parameters([Parameter("model", value="no_such_model")])[0]
     assert not result.successful and "no_such_model" in result.reason
     assert node.params["model"] == "latent_segmenter" and node.active
-    assert node.runner is not runner and node.runner.mode == "prior_mean"  # serving again
+    assert node.runner is runner and node.runner.mode == "prior_mean"  # kept serving
     assert node.set_parameters([Parameter("mode", value="union_nms")])[0].successful
     assert node.runner.mode == "union_nms" and node.active
     node.destroy_node()
