@@ -78,7 +78,7 @@ def test_two_configurations_on_the_committed_bag(tmp_path, smoke_models):
 
 def test_mean_best_iou_from_the_joint_histogram_equals_mask_by_mask():
     from perception_nodes.core.instance_metrics import best_iou
-    from perception_nodes.eval.bag_eval import _mean_best_iou
+    from perception_nodes.core.instance_metrics import mean_best_iou
 
     rng = np.random.default_rng(0)
     for _ in range(10):
@@ -86,9 +86,9 @@ def test_mean_best_iou_from_the_joint_histogram_equals_mask_by_mask():
         b = rng.integers(0, 7, (30, 40)).astype(np.uint16)
         b[b == 3] = 900  # sparse label ids
         ref = best_iou(labels_to_masks(a), labels_to_masks(b)).mean()
-        assert _mean_best_iou(a, b) == pytest.approx(float(ref), abs=1e-6)
-    assert np.isnan(_mean_best_iou(np.zeros((2, 2), np.uint16), a[:2, :2]))
-    assert _mean_best_iou(np.ones((2, 2), np.uint16), np.zeros((2, 2), np.uint16)) == 0.0
+        assert mean_best_iou(a, b) == pytest.approx(float(ref), abs=1e-6)
+    assert np.isnan(mean_best_iou(np.zeros((2, 2), np.uint16), a[:2, :2]))
+    assert mean_best_iou(np.ones((2, 2), np.uint16), np.zeros((2, 2), np.uint16)) == 0.0
 
 
 def test_topics_a_bag_does_not_have_read_as_no_messages():

@@ -35,7 +35,8 @@ from perception_nodes.core.camera_model import PinholeIntrinsics
 from perception_nodes.core.confidence_masks import labels_to_masks
 from perception_nodes.core.floor_plane import parse_plane
 from perception_nodes.core.grasp_regions import GraspParams, WorkspaceMask, plan_grasps
-from perception_nodes.core.instance_metrics import InstanceEvaluator
+from perception_nodes.core.instance_metrics import InstanceEvaluator, mean_best_iou
+from perception_nodes.inference.geometric import segment_rgbd
 from perception_nodes.ros.bags import TYPESTORE, bag_connections, deserialize, read_bag
 from perception_nodes.ros.grasp_messages import parse_pairs
 from perception_nodes.ros.image_conversion import image_to_depth_m, image_to_numpy, image_to_rgb
@@ -212,16 +213,9 @@ class ConfigRunner:
 
     def __call__(self, frame: BagFrame):
         """``(Segmentation, GraspPlan or None, seconds)`` for one frame."""
-        from perception_nodes.inference.geometric import height_for_frame
-
         start = time.perf_counter()
-        if self.model is None:
-            out = self.segmenter(frame.depth, frame.intrinsics)
-        elif self.model.needs_height:
-            out = self.model(frame.rgb, height_for_frame(frame.depth, frame.intrinsics,
-                                                         self.floor, self.seed))
-        else:
-            out = self.model(frame.rgb)
+        out = segment_rgbd(self.model or self.segmenter, frame.rgb, frame.depth,
+                           frame.intrinsics, self.floor, self.seed)
         plan = None
         if frame.depth is not None:
             plan = plan_grasps(out.labels, frame.depth, frame.intrinsics, params=self.grasp,
@@ -233,23 +227,6 @@ class ConfigRunner:
     def close(self) -> None:
         if self.model is not None:
             self.model.close()
-
-
-def _mean_best_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean over the instances of label image ``a`` of their best IoU with ``b``'s (NaN when
-    ``a`` has none), from the joint histogram of the two label images: one pass over the
-    pixels, whatever the instance counts."""
-    ua, ia = np.unique(a, return_inverse=True)
-    ub, ib = np.unique(b, return_inverse=True)
-    if not (ua > 0).any():
-        return float("nan")
-    if not (ub > 0).any():
-        return 0.0
-    joint = np.bincount(ia.ravel() * len(ub) + ib.ravel(),
-                        minlength=len(ua) * len(ub)).reshape(len(ua), len(ub))
-    inter = joint[ua > 0][:, ub > 0]
-    union = joint.sum(1)[ua > 0][:, None] + joint.sum(0)[ub > 0][None, :] - inter
-    return float((inter / union).max(axis=1).mean())
 
 
 def _summary(values: list[float]) -> dict:
@@ -309,7 +286,7 @@ def evaluate_bag(bag: Path | str, configs: list[BagConfig], topics: BagTopics | 
                     writer.add(name, frame, out, plan)
             for key in agreement:
                 a, b = key.split("~")
-                agreement[key].append(_mean_best_iou(outputs[a][0].labels,
+                agreement[key].append(mean_best_iou(outputs[a][0].labels,
                                                      outputs[b][0].labels))
             has_truth |= frame.labels is not None
             last = (frame, outputs)
@@ -352,7 +329,7 @@ def _record(rec: _Record, frame: BagFrame, out, plan, seconds: float) -> None:
     rec.latency_s.append(seconds)
     rec.instances.append(int(len(out.scores)))
     if rec.previous is not None:
-        rec.stability.append(_mean_best_iou(out.labels, rec.previous))
+        rec.stability.append(mean_best_iou(out.labels, rec.previous))
     rec.previous = out.labels
     cands = plan.candidates if plan is not None else []
     rec.with_candidate.append(bool(cands))

@@ -26,7 +26,7 @@ from perception_nodes.core.grasp_regions import (
     GraspParams,
     plan_grasps,
 )
-from perception_nodes.inference.geometric import height_for_frame
+from perception_nodes.inference.geometric import segment_rgbd
 from perception_nodes.sim.suction import CUP_SEALED, SuctionGripperSpec, execute_pick
 
 CONFIGURATIONS = ("baseline", "prior_mean", "confidence_mask", "superpixel", "geometric",
@@ -92,14 +92,12 @@ class Perception:
         """``(labels, confidence or None, samples or None)`` of one frame (a sim ``Frame``);
         the geometric mode reads its depth with the cell's calibration: the ``floor`` plane
         and the bin floor ``inside`` the walls."""
-        if self.geometric is not None:
-            return self.geometric(frame.depth, frame.intrinsics, floor, inside).labels, \
-                None, None
-        if self.segmenter is None:
+        if self.segmenter is None and self.geometric is None:
             return frame.labels, None, None
-        height = height_for_frame(frame.depth, frame.intrinsics, floor) \
-            if self.segmenter.needs_height else None
-        out = self.segmenter(frame.rgb, height)
+        out = segment_rgbd(self.segmenter or self.geometric, frame.rgb, frame.depth,
+                           frame.intrinsics, floor, inside=inside)
+        if self.geometric is not None:
+            return out.labels, None, None
         return out.labels, out.confidence, out.samples
 
 

@@ -63,3 +63,18 @@ class GeometricSegmenter:
         inside = self.workspace.inside(depth.shape) if inside is None else inside
         labels, scores = segment_geometric(depth, intrinsics, plane, self.params, inside)
         return Segmentation(labels, np.ones(labels.shape, np.float32), scores)
+
+
+def segment_rgbd(segmenter, rgb: np.ndarray, depth: np.ndarray | None,
+                 intrinsics: PinholeIntrinsics, floor: np.ndarray | None = None,
+                 seed: int = 0, inside: np.ndarray | None = None) -> Segmentation:
+    """One frame through either kind of segmenter, as the segmentation node runs it: a
+    :class:`GeometricSegmenter` reads the depth (``floor`` and ``inside`` override its
+    calibration when given: a camera that moves per scene); a ``ModeSegmenter`` reads the
+    colour ``(H, W, 3) uint8``, and height above :func:`floor_for_frame` when its model is
+    RGB-H. ``depth`` ``(H, W)`` float32 m may be None only for a colour model."""
+    if isinstance(segmenter, GeometricSegmenter):
+        return segmenter(depth, intrinsics, floor, inside)
+    if segmenter.needs_height:
+        return segmenter(rgb, height_for_frame(depth, intrinsics, floor, seed))
+    return segmenter(rgb)

@@ -30,6 +30,7 @@ from perception_nodes.ingest.sources import SourceError, open_source
 from perception_nodes.ros.image_conversion import (
     ImageConversionError,
     image_to_depth_m,
+    image_to_numpy,
     image_to_rgb,
     numpy_to_image,
 )
@@ -138,23 +139,25 @@ class CameraIngestNode(ManagedNode):
         are (the simulated cell's), others converted."""
         try:
             rgb = image_to_rgb(color)
-            depth_m = None if depth is None else image_to_depth_m(depth, rgb.shape)
+            raw_depth = None if depth is None else image_to_numpy(depth)
+            if raw_depth is not None and raw_depth.shape[:2] != rgb.shape[:2]:
+                raise ImageConversionError(
+                    f"depth {raw_depth.shape[1]}x{raw_depth.shape[0]} is not registered to the "
+                    f"colour image {rgb.shape[1]}x{rgb.shape[0]}: publish depth aligned to "
+                    "colour (RealSense: align_depth.enable:=true; Orbbec: "
+                    "depth_registration:=true) or register it first")
             intrinsics_from_camera_info(info, rgb.shape)
             rectifier = self._rectifier_for(info)
-        except ImageConversionError as exc:
-            if depth is not None and "not registered" in str(exc):
-                exc = ImageConversionError(
-                    f"{exc}: publish depth aligned to colour (RealSense: align_depth.enable:="
-                    "true; Orbbec: depth_registration:=true) or register it first")
-            self.drop_malformed("camera frame", exc)
-            return
-        except ValueError as exc:
+            relay = rectifier.identity and color.encoding == "rgb8" and \
+                (depth is None or depth.encoding == "32FC1")
+            # converted only when the frame is not already in the contract's form
+            depth_m = None if relay or depth is None else image_to_depth_m(depth)
+        except ValueError as exc:  # ImageConversionError included
             self.drop_malformed("camera frame", exc)
             return
         header = color.header
         header.frame_id = self.params["frame_id"]
-        if rectifier.identity and color.encoding == "rgb8" and \
-                (depth is None or depth.encoding == "32FC1"):
+        if relay:
             out = (color, depth, info)
         else:
             out = (numpy_to_image(rectifier.colour(rgb), "rgb8", header),

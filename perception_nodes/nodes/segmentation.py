@@ -28,7 +28,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from perception_nodes.core.geometric import GeometricParams
 from perception_nodes.core.overlay import draw_label_overlay
-from perception_nodes.inference.geometric import GeometricSegmenter, height_for_frame
+from perception_nodes.inference.geometric import GeometricSegmenter, segment_rgbd
 from perception_nodes.inference.onnx_model import ModelError, resolve_model, sha256_of
 from perception_nodes.inference.segmenter import (
     DEFAULT_MODELS,
@@ -196,20 +196,15 @@ class SegmentationNode(ManagedNode):
         self.health.count("received")
         try:
             rgb = image_to_rgb(msg)
-            height = None
+            depth = intrinsics = None
             if depth_msg is not None:
                 depth = image_to_depth_m(depth_msg, rgb.shape)
                 intrinsics = intrinsics_from_camera_info(info, rgb.shape)
                 self.calibration.report(self.health, intrinsics, depth,
                                         self.workspace.inside(rgb.shape[:2]))
-                if self.runner is None:
-                    out = self.geometric(depth, intrinsics)
-                else:
-                    height = height_for_frame(depth, intrinsics, self.floor,
-                                              self.params["seed"])
-            if self.runner is not None:
-                with self.runner_lock:  # one model per frame, even across a swap
-                    out = self.runner(rgb) if height is None else self.runner(rgb, height)
+            with self.runner_lock:  # one model per frame, even across a swap
+                out = segment_rgbd(self.runner or self.geometric, rgb, depth, intrinsics,
+                                   self.floor, self.params["seed"])
         except ValueError as exc:  # ImageConversionError included
             self.drop_malformed("frame", exc)
             return
