@@ -24,10 +24,11 @@ from perception_nodes.core.bin_calibration import (
     plane_difference,
 )
 from perception_nodes.core.camera_model import PinholeIntrinsics
+from perception_nodes.core.conventions import depth_mm_to_m, invalidate_unmeasurable
 from perception_nodes.core.floor_plane import fit_floor_plane, height_above_plane
 from perception_nodes.core.grasp_regions import outside_polygon
 from perception_nodes.ros.calibration import CalibrationCheck, parse_calibration_camera
-from perception_nodes.ros.image_conversion import DEPTH_RANGE_M, image_to_depth_m
+from perception_nodes.ros.image_conversion import image_to_depth_m
 from perception_nodes.ros.messages import intrinsics_from_camera_info
 
 Frames = tuple[list[np.ndarray], PinholeIntrinsics, str]
@@ -79,10 +80,8 @@ def frames_from_folder(folder: Path | str, count: int) -> Frames:
             raw = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH)
             if raw is None or raw.dtype != np.uint16:
                 raise ValueError(f"{path} is not a 16-bit depth PNG (millimetres)")
-            depth = np.where(raw > 0, raw.astype(np.float32) / 1000.0, np.nan)
-        lo, hi = DEPTH_RANGE_M
-        frames.append(np.where((depth >= lo) & (depth <= hi), depth, np.nan)
-                      .astype(np.float32))
+            depth = depth_mm_to_m(raw)
+        frames.append(invalidate_unmeasurable(depth))
     if not frames:
         raise ValueError(f"{folder} has no depth frames (*.png, *.npy)")
     return frames, read_camera_info_yaml(info), f"folder {folder} ({len(frames)} frames)"

@@ -45,6 +45,23 @@ def depth_mm_to_m(depth_mm: np.ndarray) -> np.ndarray:
     return out
 
 
+# depths a bin camera can measure (m); anything else (1 mm, 1e30, a byte-swapped float) is
+# invalid rather than geometry: downstream plane fits and surfaces would blow up on it
+DEPTH_RANGE_M = (0.05, 20.0)
+
+
+def invalidate_unmeasurable(depth_m: np.ndarray) -> np.ndarray:
+    """``(H, W) float32`` metres with every value outside ``DEPTH_RANGE_M`` made NaN (no
+    sensor measures there: invalid, as the sensor's own 0 or NaN); the input itself when
+    every value is in range."""
+    lo, hi = DEPTH_RANGE_M
+    with np.errstate(invalid="ignore"):
+        outside = ~((depth_m >= lo) & (depth_m <= hi))
+    if not outside.any():
+        return depth_m
+    return np.where(outside, np.float32(np.nan), depth_m).astype(DEPTH_DTYPE)
+
+
 def check_image(rgb: np.ndarray) -> None:
     """Raise ValueError unless ``rgb`` is an ``(H, W, 3) uint8`` image."""
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:

@@ -20,6 +20,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 
 from perception_nodes.bringup import Bringup
+from perception_nodes.ros.diagnostics import LEVEL_NAMES, level_rank
 
 # targets of the soak (issue: 10 minutes, picks in every minute, RSS growth under 5 %)
 MAX_RSS_GROWTH = 0.05
@@ -57,7 +58,7 @@ class SoakProbe:
                 if not status.name.startswith("perception: "):
                     continue
                 name = status.name.removeprefix("perception: ")
-                level = status.level[0] if isinstance(status.level, bytes) else status.level
+                level = level_rank(status.level)
                 if level > self.levels.get(name, -1):
                     self.messages[name] = status.message
                 self.levels[name] = max(self.levels.get(name, 0), level)
@@ -93,9 +94,6 @@ def soak(minutes: float, config: Path | str | None = None, overrides: dict | Non
             levels, messages = dict(probe.levels), dict(probe.messages)
         probe_node.destroy_node()
     return report(samples, picks, levels, messages, minutes, warmup_s)
-
-
-LEVEL_NAMES = {0: "OK", 1: "WARN", 2: "ERROR", 3: "STALE"}
 
 
 def report(samples: list[dict], picks: list[tuple[float, int]], levels: dict[str, int],

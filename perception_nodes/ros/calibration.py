@@ -33,6 +33,9 @@ SIM_CALIBRATION_CAMERA = "640x480 579.41 579.41 319.5 239.5"
 # a calibration holds for a camera whose focal lengths and principal point are within this
 # share of the calibrated ones (a recalibrated lens, not another camera)
 INTRINSICS_TOLERANCE = 0.02
+# frames between two checks of the measured depth against the floor plane (a camera that
+# moved is seen within a few seconds; the check is a pass over the whole image)
+PLANE_CHECK_EVERY = 10
 # share of the bin floor's pixels that may lie 3 cm below the calibrated plane (noise,
 # holes at the walls) before the plane is said not to fit
 MAX_BELOW_PLANE = 0.2
@@ -63,6 +66,7 @@ class CalibrationCheck:
 
     def __init__(self, camera: np.ndarray | None, plane: np.ndarray | None) -> None:
         self.camera, self.plane = camera, plane
+        self._calls = 0
 
     def problem(self, intrinsics: PinholeIntrinsics, depth: np.ndarray | None = None,
                 inside: np.ndarray | None = None) -> str:
@@ -85,8 +89,14 @@ class CalibrationCheck:
 
     def report(self, health, intrinsics: PinholeIntrinsics, depth: np.ndarray | None = None,
                inside: np.ndarray | None = None) -> None:
-        """Set (ERROR) or clear the ``calibration`` condition of ``health``."""
-        problem = self.problem(intrinsics, depth, inside)
+        """Set (ERROR) or clear the ``calibration`` condition of ``health``. Called per frame:
+        the camera is compared every time, the depth against the plane (a pass over the
+        image) on the first frame and every ``PLANE_CHECK_EVERY``-th after it."""
+        plane_due = self._calls % PLANE_CHECK_EVERY == 0
+        self._calls += 1
+        problem = self.problem(intrinsics, depth if plane_due else None, inside)
+        if not (plane_due or problem):
+            return  # the last verdict stands until the plane is checked again
         if problem:
             health.set_condition("calibration", DiagnosticStatus.ERROR, problem)
         else:

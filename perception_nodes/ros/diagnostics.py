@@ -9,8 +9,11 @@ from collections import deque
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
+# DiagnosticStatus levels by number
+LEVEL_NAMES = {0: "OK", 1: "WARN", 2: "ERROR", 3: "STALE"}
 
-def _rank(level: bytes | int) -> int:
+
+def level_rank(level: bytes | int) -> int:
     """A DiagnosticStatus level (a one-byte ``bytes`` in rclpy) as an int."""
     return level[0] if isinstance(level, bytes) else int(level)
 
@@ -131,12 +134,12 @@ class NodeHealth:
             counters = dict(self.counters)
             info = dict(self.info)
             last_error, fault = self.last_error, self.fault
-            conditions = sorted(self.conditions.values(), key=lambda c: -_rank(c[0]))
+            conditions = sorted(self.conditions.values(), key=lambda c: -level_rank(c[0]))
         silent = self.silent_inputs()
         stale = [(DiagnosticStatus.ERROR if age > self.input_error_s else DiagnosticStatus.WARN,
                   f"no {n} for {age:.0f} s" if heard else f"no {n} received yet "
                   f"({age:.0f} s)") for n, age, heard in silent]
-        worst = sorted(conditions + stale, key=lambda c: -_rank(c[0]))
+        worst = sorted(conditions + stale, key=lambda c: -level_rank(c[0]))
         level = DiagnosticStatus.OK
         message = "ok"
         if fault:

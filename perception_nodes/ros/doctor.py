@@ -19,6 +19,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from perception_nodes.registry import NODES
 from perception_nodes.ros.bags import message_class
 from perception_nodes.ros.calibration import CalibrationCheck, parse_calibration_camera
+from perception_nodes.ros.diagnostics import LEVEL_NAMES, level_rank
 from perception_nodes.ros.image_conversion import COLOUR_ENCODINGS
 from perception_nodes.ros.messages import intrinsics_from_camera_info
 
@@ -27,7 +28,6 @@ DEPTH_ENCODINGS = ("32FC1", "16UC1")
 CONTRACT_ENCODINGS = {"camera/color/image_raw": ("rgb8",),
                       "camera/depth/image_raw": DEPTH_ENCODINGS,
                       "camera/depth_mono/image_raw": ("32FC1",)}
-LEVELS = {0: "OK", 1: "WARN", 2: "ERROR", 3: "STALE"}
 
 
 @dataclass
@@ -185,7 +185,7 @@ class Doctor:
         def on(msg: DiagnosticArray) -> None:
             for s in msg.status:
                 if s.name.startswith("perception: "):
-                    level = s.level[0] if isinstance(s.level, bytes) else int(s.level)
+                    level = level_rank(s.level)
                     seen[s.name.removeprefix("perception: ")] = (level, s.message)
 
         sub = self.node.create_subscription(DiagnosticArray, "/diagnostics", on, 50)
@@ -227,7 +227,7 @@ def diagnose(context=None, namespace: str = "/", seconds: float = 3.0) -> dict:
             _check_calibration(doctor, name, inputs[name], got)
             level, message = health.get(name, (None, "no /diagnostics"))
             report["nodes"][name] = {
-                "health": LEVELS.get(level, "?"), "message": message,
+                "health": LEVEL_NAMES.get(level, "?"), "message": message,
                 "inputs": [{"topic": r.topic, "type": r.msg_type, "publishers": r.publishers,
                             "qos_compatible": r.qos_ok, "rate_hz": round(r.rate_hz, 2),
                             "encoding": r.encoding, "frame_id": r.frame_id, "size": r.size}

@@ -13,7 +13,11 @@ import sys
 import numpy as np
 from sensor_msgs.msg import Image
 
-from perception_nodes.core.conventions import depth_mm_to_m
+from perception_nodes.core.conventions import (  # noqa: F401 - DEPTH_RANGE_M re-exported
+    DEPTH_RANGE_M,
+    depth_mm_to_m,
+    invalidate_unmeasurable,
+)
 
 # encoding -> (dtype, channels)
 ENCODINGS: dict[str, tuple[np.dtype, int]] = {
@@ -119,9 +123,6 @@ def image_to_array(msg: Image, dtype: type, what: str) -> np.ndarray:
     return arr
 
 
-# depths a bin camera can measure (m); anything else (1 mm, 1e30, a byte-swapped float) is
-# invalid rather than geometry: downstream plane fits and surfaces would blow up on it
-DEPTH_RANGE_M = (0.05, 20.0)
 
 
 def image_to_depth_m(msg: Image, shape: tuple[int, ...] | None = None) -> np.ndarray:
@@ -141,12 +142,7 @@ def image_to_depth_m(msg: Image, shape: tuple[int, ...] | None = None) -> np.nda
     if shape is not None and depth.shape != tuple(shape[:2]):
         raise ImageConversionError(f"depth {depth.shape} is not registered to the image "
                                    f"{tuple(shape[:2])}")
-    lo, hi = DEPTH_RANGE_M
-    with np.errstate(invalid="ignore"):
-        outside = ~((depth >= lo) & (depth <= hi))
-    if outside.any():  # no sensor measures there: invalid, as the sensor's own 0 or NaN
-        depth = np.where(outside, np.float32(np.nan), depth).astype(np.float32)
-    return depth
+    return invalidate_unmeasurable(depth)
 
 
 def numpy_to_image(array: np.ndarray, encoding: str, header=None) -> Image:
