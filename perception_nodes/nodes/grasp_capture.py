@@ -27,6 +27,7 @@ from perception_nodes.capture.grasp_dataset import (
     GraspSample,
 )
 from perception_nodes.capture.pick_window import FrameRing, StableFrameWatch
+from perception_nodes.core.camera_model import invert_pose
 from perception_nodes.core.conventions import CAMERA_FRAME
 from perception_nodes.core.grasp_geometry import cup_footprint_mask
 from perception_nodes.core.grasp_regions import GripperLayout
@@ -90,7 +91,8 @@ class GraspCaptureNode(ManagedNode):
                                        Subscriber(self, CameraInfo, "camera/color/camera_info",
                                                   q)], 10)
         self.sync.registerCallback(self._on_frame)
-        self.camera_pose: PoseStamped | None = None
+        # (the camera's parent frame, the transform from it into the camera optical frame)
+        self.camera_pose: tuple[str, np.ndarray] | None = None
         self.create_subscription(PoseStamped, "camera/pose", self._on_camera_pose, q)
         self.create_subscription(PoseStamped, "arm/pick_request", self._on_request, 10)
         self.create_subscription(Float32MultiArray, "arm/suction_gauge", self._on_gauge, 10)
@@ -115,11 +117,10 @@ class GraspCaptureNode(ManagedNode):
 
     def _on_camera_pose(self, msg: PoseStamped) -> None:
         try:
-            matrix_from_pose_msg(msg.pose)
+            self.camera_pose = (msg.header.frame_id,
+                                invert_pose(matrix_from_pose_msg(msg.pose)))
         except ValueError as exc:
             self.drop_malformed("camera pose", exc)
-            return
-        self.camera_pose = msg
 
     def _pose_in_camera(self, msg: PoseStamped) -> np.ndarray:
         """The pick pose as a 4x4 transform in the camera optical frame; ValueError for a
@@ -128,10 +129,9 @@ class GraspCaptureNode(ManagedNode):
         frame = msg.header.frame_id
         if frame in ("", CAMERA_FRAME, self.info.header.frame_id):
             return pose
-        if self.camera_pose is not None and frame == self.camera_pose.header.frame_id:
-            return np.linalg.inv(matrix_from_pose_msg(self.camera_pose.pose)) @ pose
-        known = [CAMERA_FRAME] + ([self.camera_pose.header.frame_id] if self.camera_pose
-                                  else [])
+        if self.camera_pose is not None and frame == self.camera_pose[0]:
+            return self.camera_pose[1] @ pose
+        known = [CAMERA_FRAME] + ([self.camera_pose[0]] if self.camera_pose else [])
         raise ValueError(f"pick pose in {frame!r}: no transform to the camera (known "
                          f"frames {known}; camera/pose gives the camera's)")
 

@@ -122,9 +122,8 @@ class SegmentationNode(ManagedNode):
             self.get_logger().info("mode geometric (no model)")
         else:
             name = self._model_name(p)
-            self.runner, path = self._load(name, p)
-            self.health.info.update(provider=self.runner.provider)
-            self._serving_hash = self.health.info["model_sha256"]
+            runner, path = self._load(name, p)
+            self._serve(runner, name, path)
             self.get_logger().info(f"model {name} ({path}) on {self.runner.provider}, "
                                    f"mode {p['mode']}, reads "
                                    f"{'RGB-D' if self.runner.needs_height else 'colour'}")
@@ -148,37 +147,37 @@ class SegmentationNode(ManagedNode):
     def _load(self, name: str, p: dict) -> tuple[ModeSegmenter, Path]:
         """The mode's segmenter on model ``name`` (sha256 checked against the manifest)."""
         path = resolve_model(name, p["models_dir"])
-        runner = ModeSegmenter(p["mode"], path, p["providers"], p["seed"], p["threads"],
-                               p["num_samples"], p["confidence_p"], p["score_threshold"],
-                               p["centre_threshold"])
-        self.health.info.update(model=name, model_sha256=sha256_of(path)[:16])
-        return runner, path
+        return ModeSegmenter(p["mode"], path, p["providers"], p["seed"], p["threads"],
+                             p["num_samples"], p["confidence_p"], p["score_threshold"],
+                             p["centre_threshold"]), path
+
+    def _serve(self, runner: ModeSegmenter, name: str, path: Path) -> None:
+        """Make ``runner`` the serving segmenter (between two frames) and say so."""
+        with self.runner_lock:
+            old, self.runner = self.runner, runner
+        if old is not None:
+            old.close()
+        self.health.info.update(model=name, model_sha256=sha256_of(path)[:16],
+                                provider=runner.provider)
 
     def apply_live(self, changes: dict, params: dict) -> None:
         """A new model version, loaded beside the serving one and swapped in between two
         frames; a file that fails its hash or does not load is refused and the old model
         keeps serving (a rollback is setting the previous version)."""
-        if self.runner is None or self._model_name(params) == self._model_name(self.params):
-            return
         name = self._model_name(params)
+        if self.runner is None or name == self._model_name(self.params):
+            return
+        serving = f"still serving {self._model_name(self.params)!r}"
         try:
             runner, path = self._load(name, params)
         except (ModelError, ValueError, OSError) as exc:
-            self.health.info.update(model=self._model_name(self.params),
-                                    model_sha256=self._serving_hash)
-            raise ParameterValueError(f"model {name!r} refused, still serving "
-                                      f"{self._model_name(self.params)!r}: {exc}") from exc
+            raise ParameterValueError(f"model {name!r} refused, {serving}: {exc}") from exc
         if runner.needs_height != self.runner.needs_height:
             runner.close()
-            self.health.info.update(model=self._model_name(self.params),
-                                    model_sha256=self._serving_hash)
             raise ParameterValueError(f"model {name!r} reads other inputs than the serving "
-                                      "one (colour vs colour and depth): set it with the "
-                                      "node inactive or change mode")
-        with self.runner_lock:
-            old, self.runner = self.runner, runner
-        old.close()
-        self._serving_hash = self.health.info["model_sha256"]
+                                      f"one (colour vs colour and depth), {serving}: set it "
+                                      "with the node inactive or change mode")
+        self._serve(runner, name, path)
         self.health.count("model_swaps")
         self.get_logger().info(f"now serving model {name} ({path})")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from perception_nodes.core.camera_model import pose_matrix
+from perception_nodes.ros.messages import QUATERNION_NORM_TOLERANCE
 from perception_nodes.ros.params import ParameterValueError
 
 
@@ -24,7 +25,7 @@ def parse_pose(text: str) -> np.ndarray | None:
         raise ParameterValueError(f"a pose is 'x,y,z,qx,qy,qz,qw', got {text!r}") from exc
     if values.shape != (7,) or not np.isfinite(values).all():
         raise ParameterValueError(f"a pose is 'x,y,z,qx,qy,qz,qw', got {text!r}")
-    if abs(np.linalg.norm(values[3:]) - 1.0) > 1e-3:
+    if abs(np.linalg.norm(values[3:]) - 1.0) > QUATERNION_NORM_TOLERANCE:
         raise ParameterValueError(f"the quaternion of {text!r} is not unit length")
     return pose_matrix(values[:3], values[3:])
 
