@@ -77,8 +77,7 @@ def test_two_configurations_on_the_committed_bag(tmp_path, smoke_models):
 
 
 def test_mean_best_iou_from_the_joint_histogram_equals_mask_by_mask():
-    from perception_nodes.core.instance_metrics import best_iou
-    from perception_nodes.core.instance_metrics import mean_best_iou
+    from perception_nodes.core.instance_metrics import best_iou, mean_best_iou
 
     rng = np.random.default_rng(0)
     for _ in range(10):

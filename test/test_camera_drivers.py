@@ -10,13 +10,11 @@ import numpy as np
 import pytest
 from geometry_msgs.msg import PoseArray
 from rclpy.node import Node
-from rclpy.serialization import serialize_message
-from rosbags.rosbag2 import StoragePlugin, Writer
 from sensor_msgs.msg import Image
 
 from perception_nodes.bringup import Bringup
 from perception_nodes.core.rectify import Rectifier
-from perception_nodes.ros.bags import TYPESTORE, BagPlayer, msgtype_of
+from perception_nodes.ros.bags import BagPlayer, BagWriter
 from perception_nodes.ros.image_conversion import image_to_numpy, numpy_to_image
 from perception_nodes.ros.messages import camera_info_msg
 from perception_nodes.sim.cell import CellConfig, PickingCell
@@ -65,23 +63,17 @@ def _driver_bag(path, layout, frame, depth_scale: int = 1) -> None:
         depth = depth[::depth_scale, ::depth_scale].copy()
     depth_msg = np.nan_to_num(depth * 1000).round().astype(np.uint16) \
         if depth_enc == "16UC1" else depth
-    writer = Writer(path, version=9, storage_plugin=StoragePlugin.MCAP)
-    writer.open()
-    conns = {}
-    for i in range(3):
-        t = 1_000_000_000 + i * 200_000_000
-        img = numpy_to_image(colour, color_enc)
-        img.header.stamp.sec, img.header.stamp.nanosec = 1, i * 200_000_000
-        img.header.frame_id = frame_id
-        info = camera_info_msg(frame.intrinsics, img.header)
-        info.distortion_model, info.d = model, list(d)
-        dep = numpy_to_image(depth_msg, depth_enc, img.header)
-        for topic, msg in ((color_t, img), (info_t, info), (depth_t, dep)):
-            if topic not in conns:
-                conns[topic] = writer.add_connection(topic, msgtype_of(type(msg)),
-                                                     typestore=TYPESTORE)
-            writer.write(conns[topic], t, serialize_message(msg))
-    writer.close()
+    with BagWriter(path) as writer:
+        for i in range(3):
+            t = 1_000_000_000 + i * 200_000_000
+            img = numpy_to_image(colour, color_enc)
+            img.header.stamp.sec, img.header.stamp.nanosec = 1, i * 200_000_000
+            img.header.frame_id = frame_id
+            info = camera_info_msg(frame.intrinsics, img.header)
+            info.distortion_model, info.d = model, list(d)
+            for topic, msg in ((color_t, img), (info_t, info),
+                               (depth_t, numpy_to_image(depth_msg, depth_enc, img.header))):
+                writer.write(topic, msg, t)
 
 
 def _run(ros_context, bag, layout) -> tuple[list, list, object]:

@@ -37,7 +37,7 @@ from perception_nodes.core.floor_plane import parse_plane
 from perception_nodes.core.grasp_regions import GraspParams, WorkspaceMask, plan_grasps
 from perception_nodes.core.instance_metrics import InstanceEvaluator, mean_best_iou
 from perception_nodes.inference.geometric import segment_rgbd
-from perception_nodes.ros.bags import TYPESTORE, bag_connections, deserialize, read_bag
+from perception_nodes.ros.bags import BagWriter, bag_connections, deserialize, read_bag
 from perception_nodes.ros.grasp_messages import parse_pairs
 from perception_nodes.ros.image_conversion import image_to_depth_m, image_to_numpy, image_to_rgb
 from perception_nodes.ros.messages import intrinsics_from_camera_info, matrix_from_pose_msg
@@ -378,27 +378,17 @@ def _config_report(c: BagConfig, rec: _Record, has_truth: bool) -> dict:
     return entry
 
 
-class AnnotatedBag:
+class AnnotatedBag(BagWriter):
     """The recorded messages (copied first) plus each configuration's outputs under
     ``eval/NAME/...`` with the recorded stamps, written as frames are evaluated (MCAP)."""
 
     def __init__(self, source: Path | str, out: Path | str) -> None:
-        from rosbags.rosbag2 import StoragePlugin, Writer
-
-        self.writer = Writer(Path(out), version=9, storage_plugin=StoragePlugin.MCAP)
-        self.writer.open()
-        self.conns: dict[str, object] = {}
+        super().__init__(out)
         for topic, msgtype, t, raw in read_bag(source):
-            self.writer.write(self._conn(topic, msgtype), t, raw)
-
-    def _conn(self, topic: str, msgtype: str):
-        if topic not in self.conns:
-            self.conns[topic] = self.writer.add_connection(topic, msgtype, typestore=TYPESTORE)
-        return self.conns[topic]
+            self.write(topic, raw, t, msgtype)
 
     def add(self, name: str, frame: BagFrame, seg, plan) -> None:
         from geometry_msgs.msg import PoseArray
-        from rclpy.serialization import serialize_message
 
         from perception_nodes.core.grasp_regions import candidate_table
         from perception_nodes.ros.image_conversion import numpy_to_image
@@ -408,18 +398,15 @@ class AnnotatedBag:
         header.stamp.sec, header.stamp.nanosec = divmod(frame.stamp_ns, 1_000_000_000)
         header.frame_id = frame.header.frame_id
         cands = plan.candidates if plan is not None else []
-        for topic, msgtype, msg in (
-                ("instance_labels", "sensor_msgs/msg/Image",
-                 numpy_to_image(seg.labels.astype(np.uint16), "mono16", header)),
-                ("candidates", "geometry_msgs/msg/PoseArray",
-                 PoseArray(header=header, poses=[pose_msg(c.pose) for c in cands])),
-                ("candidate_info", "sensor_msgs/msg/Image",
-                 numpy_to_image(candidate_table(cands, seg.scores), "32FC1", header))):
-            self.writer.write(self._conn(f"/eval/{name}/{topic}", msgtype), frame.stamp_ns,
-                              serialize_message(msg))
-
-    def close(self) -> None:
-        self.writer.close()
+        self.write(f"/eval/{name}/instance_labels",
+                   numpy_to_image(seg.labels.astype(np.uint16), "mono16", header),
+                   frame.stamp_ns)
+        self.write(f"/eval/{name}/candidates",
+                   PoseArray(header=header, poses=[pose_msg(c.pose) for c in cands]),
+                   frame.stamp_ns)
+        self.write(f"/eval/{name}/candidate_info",
+                   numpy_to_image(candidate_table(cands, seg.scores), "32FC1", header),
+                   frame.stamp_ns)
 
 
 def markdown(report: dict) -> str:
@@ -480,11 +467,6 @@ def write_sim_bag(path: Path | str, frames: int = 1000, width: int = 640, height
     """A bag of ``frames`` camera frames of the simulated cell (rgb8, 16UC1 depth,
     camera_info at 5 Hz stamps), cycling ``distinct`` rendered scenes: for timing the
     evaluation on a long recording without rendering every frame."""
-    from rclpy.serialization import serialize_message
-    from rosbags.rosbag2 import StoragePlugin, Writer
-    from sensor_msgs.msg import CameraInfo as CameraInfoMsg
-    from sensor_msgs.msg import Image as ImageMsg
-
     from perception_nodes.ros.image_conversion import numpy_to_image
     from perception_nodes.ros.messages import camera_info_msg
     from perception_nodes.sim.cell import CellConfig, PickingCell
@@ -497,25 +479,17 @@ def write_sim_bag(path: Path | str, frames: int = 1000, width: int = 640, height
             renders.append((f.rgb, np.nan_to_num(f.depth * 1000).round().astype(np.uint16),
                             f.intrinsics))
     path = Path(path)
-    writer = Writer(path, version=9, storage_plugin=StoragePlugin.MCAP)
-    writer.open()
     topics = BagTopics()
-    conns = {t: writer.add_connection(t, m, typestore=TYPESTORE) for t, m in (
-        (topics.color, "sensor_msgs/msg/Image"), (topics.depth, "sensor_msgs/msg/Image"),
-        (topics.info, "sensor_msgs/msg/CameraInfo"))}
-    try:
+    with BagWriter(path) as writer:
         for i in range(frames):
             rgb, depth_mm, intrinsics = renders[i % distinct]
             stamp_ns = 1_000_000_000 + i * 200_000_000
-            img: ImageMsg = numpy_to_image(rgb, "rgb8")
+            img = numpy_to_image(rgb, "rgb8")
             img.header.stamp.sec, img.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
             img.header.frame_id = "camera_color_optical_frame"
-            info: CameraInfoMsg = camera_info_msg(intrinsics, img.header)
-            for topic, msg in ((topics.color, img), (topics.info, info),
-                               (topics.depth, numpy_to_image(depth_mm, "16UC1", img.header))):
-                writer.write(conns[topic], stamp_ns, serialize_message(msg))
-    finally:
-        writer.close()
+            writer.write(topics.color, img, stamp_ns)
+            writer.write(topics.info, camera_info_msg(intrinsics, img.header), stamp_ns)
+            writer.write(topics.depth, numpy_to_image(depth_mm, "16UC1", img.header), stamp_ns)
     return path
 
 

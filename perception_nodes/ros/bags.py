@@ -58,6 +58,41 @@ def deserialize(raw: bytes, msgtype: str):
     return TYPESTORE.deserialize_cdr(raw, msgtype)
 
 
+class BagWriter:
+    """A bag written message by message (MCAP by default): CDR bytes with their
+    ``pkg/msg/Name``, or rclpy messages (serialized here); one connection per topic, made
+    on first use. A context manager."""
+
+    def __init__(self, path: Path | str, storage: str = "mcap") -> None:
+        from rclpy.serialization import serialize_message
+
+        self._serialize = serialize_message
+        plugin = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}[storage]
+        self.writer = Writer(Path(path), version=9, storage_plugin=plugin)
+        self.writer.open()
+        self.connections: dict[str, object] = {}
+
+    def write(self, topic: str, msg, time_ns: int, msgtype: str | None = None) -> None:
+        """``msg``: bytes (then ``msgtype`` is required) or an rclpy message."""
+        if isinstance(msg, (bytes, bytearray, memoryview)):
+            raw = bytes(msg)
+        else:
+            msgtype, raw = msgtype or msgtype_of(type(msg)), self._serialize(msg)
+        if topic not in self.connections:
+            self.connections[topic] = self.writer.add_connection(topic, msgtype,
+                                                                 typestore=TYPESTORE)
+        self.writer.write(self.connections[topic], time_ns, raw)
+
+    def close(self) -> None:
+        self.writer.close()
+
+    def __enter__(self) -> BagWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class BagRecorder:
     """Records topics into a bag, subscribing once a publisher appears, with its reliability.
 
