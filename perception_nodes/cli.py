@@ -33,6 +33,14 @@ def _cmd_bringup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_config_args(parser: argparse.ArgumentParser) -> None:
+    """``--config`` and ``--set``: the parameter file and per-node overrides of the commands
+    that run the stack (bringup, demo, soak)."""
+    parser.add_argument("--config", default="",
+                        help="parameter file (default: the package's config/perception.yaml)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="NODE.PARAM:=VALUE")
+
+
 def _cmd_soak(args: argparse.Namespace) -> int:
     from perception_nodes.bringup import parse_overrides
     from perception_nodes.eval.soak import soak, write_report
@@ -337,11 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("bringup", help="run the configured nodes in one process")
-    b.add_argument("--config", default="",
-                   help="parameter file (default: the package's config/perception.yaml)")
+    _add_config_args(b)
     b.add_argument("--nodes", default="", help="comma-separated subset of nodes")
     b.add_argument("--duration", type=float, default=0.0, help="seconds; 0 = until Ctrl-C")
-    b.add_argument("--set", nargs="*", default=[], metavar="NODE.PARAM:=VALUE")
     b.add_argument("--cell", default="", help="the cell file of `perception calibrate`, "
                    "overlaid on the parameter file")
     b.add_argument("--watchdog-timeout", type=float, default=60.0,
@@ -386,17 +392,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="RSS growth and latency drift are measured after this")
     so.add_argument("--sample-s", type=float, default=10.0)
     so.add_argument("--out", default="", help="JSON report file (default: stdout)")
-    so.add_argument("--config", default="",
-                    help="parameter file (default: the package's config/perception.yaml)")
-    so.add_argument("--set", nargs="*", default=[], metavar="NODE.PARAM:=VALUE")
+    _add_config_args(so)
     so.set_defaults(func=_cmd_soak)
 
     d = sub.add_parser("demo", help="the stack on the simulated cell, recorded to a run folder")
     d.add_argument("--duration", type=float, default=45.0)
     d.add_argument("--out", default="runs")
-    d.add_argument("--config", default="",
-                   help="parameter file (default: the package's config/perception.yaml)")
-    d.add_argument("--set", nargs="*", default=[], metavar="NODE.PARAM:=VALUE")
+    _add_config_args(d)
     d.set_defaults(func=_cmd_demo)
 
     r = sub.add_parser("record", help="record live topics to a rosbag2 bag")

@@ -3,13 +3,11 @@ when the parameter is set (hash-checked, loaded beside the serving one, swapped 
 frames: every frame sent gets its outputs), refuses a corrupt file and keeps serving, and a
 rollback to the previous version restores its outputs exactly."""
 
-import time
 
 import numpy as np
 import onnx
 import pytest
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
+from hostile import HostileRig
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 
@@ -50,29 +48,19 @@ def test_versions_swap_live_refuse_a_corrupt_file_and_roll_back(ros_context, smo
         Parameter("models_dir", value=str(store)), Parameter("mode", value="prior_mean"),
         Parameter("model", value=v1), Parameter("threads", value=1),
         Parameter("publish_overlay", value=False)])
-    probe = Node("swap_probe", context=ros_context)
+    rig = HostileRig(ros_context, node, {"camera/color/image_raw": Image}, qos=50)
     got: list = []
-    probe.create_subscription(Image, "segmentation/instance_labels", got.append, 50)
-    pub = probe.create_publisher(Image, "camera/color/image_raw", 50)
-    executor = SingleThreadedExecutor(context=ros_context)
-    executor.add_node(node)
-    executor.add_node(probe)
-    end = time.monotonic() + 20
-    while not pub.get_subscription_count() and time.monotonic() < end:
-        executor.spin_once(timeout_sec=0.05)
-    rng = np.random.default_rng(0)
-    rgb = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    rig.probe.create_subscription(Image, "segmentation/instance_labels", got.append, 50)
+    rgb = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
 
     def frames(first: int, count: int) -> None:
-        for sec in range(first, first + count):
-            msg = numpy_to_image(rgb, "rgb8")
-            msg.header.stamp.sec = sec
-            pub.publish(msg)
-            executor.spin_once(timeout_sec=0.02)
+        rig.stamp = first - 1  # send() stamps the next second
+        for _ in range(count):
+            rig.send({"camera/color/image_raw": numpy_to_image(rgb, "rgb8")})
+            rig.executor.spin_once(timeout_sec=0.02)
 
     def wait_for(count: int) -> None:
-        while len(got) < count and time.monotonic() < end + 40:
-            executor.spin_once(timeout_sec=0.05)
+        rig.spin_until(lambda: len(got) >= count, 60.0)
 
     try:
         assert node.health.info["model_sha256"] == sha256_of(store / "latent/v1/model.onnx")[:16]
@@ -94,7 +82,6 @@ def test_versions_swap_live_refuse_a_corrupt_file_and_roll_back(ros_context, smo
         frames(8, 1)
         wait_for(8)
     finally:
-        node.destroy_node()
-        probe.destroy_node()
+        rig.close()
     first, rolled_back = image_to_numpy(got[0]), image_to_numpy(got[7])
     np.testing.assert_array_equal(rolled_back, first)  # v1's outputs again, exactly
