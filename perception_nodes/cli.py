@@ -54,6 +54,19 @@ def _cmd_soak(args: argparse.Namespace) -> int:
     return 0 if result["passed"] else 1
 
 
+def _cmd_picks(args: argparse.Namespace) -> int:
+    from perception_nodes.bringup import parse_overrides
+    from perception_nodes.eval.closed_loop import run_picks
+    from perception_nodes.eval.soak import write_report
+
+    result = run_picks(args.picks, args.config or None, parse_overrides(args.set),
+                       args.swap_model, args.timeout_s)
+    write_report(result, Path(args.out) if args.out else None)
+    print(json.dumps({k: result[k] for k in ("picks", "success", "double_pick",
+                                             "empty_grasp")}), file=sys.stderr)
+    return 0 if result["picks"] >= args.picks else 1
+
+
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from perception_nodes.calibration import calibrate as cal
 
@@ -395,6 +408,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(so)
     so.set_defaults(func=_cmd_soak)
 
+    pk = sub.add_parser("picks", help="the stack picks N times in the simulated cell: success, "
+                        "double picks, empty grasps with 95%% intervals as JSON (exit 1 if "
+                        "fewer picks came before --timeout-s)")
+    pk.add_argument("--picks", type=int, default=300)
+    pk.add_argument("--swap-model", default="", metavar="NAME@vN",
+                    help="set segmentation's model to this through its parameter service "
+                    "once the stack runs; only picks after the swap count")
+    pk.add_argument("--timeout-s", type=float, default=7200.0)
+    pk.add_argument("--out", default="", help="JSON report file (default: stdout)")
+    _add_config_args(pk)
+    pk.set_defaults(func=_cmd_picks)
+
     d = sub.add_parser("demo", help="the stack on the simulated cell, recorded to a run folder")
     d.add_argument("--duration", type=float, default=45.0)
     d.add_argument("--out", default="runs")
@@ -422,7 +447,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("dataset", help="render simulated scenes of a split to .npz files")
     s.add_argument("--split", required=True,
-                   choices=("train", "val", "test", "novel", "classic_train", "classic_val",
+                   choices=("train", "val", "test", "novel", "novel_cell", "classic_train",
+                            "classic_val",
                             "classic_test", "anomaly_train", "anomaly_test", "anomaly_novel",
                             "depth_train", "depth_test"))
     s.add_argument("--count", type=int, required=True)
@@ -499,6 +525,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "-h`)")
     sub.add_parser("train-superpixel", add_help=False,
                    help="train the superpixel model (see `perception train-superpixel -h`)")
+    sub.add_parser("adapt", add_help=False,
+                   help="adapt the deployed instance model to a cell's items from its "
+                   "grasp_capture dataset into a new model-store version (see `perception "
+                   "adapt -h`)")
     sub.add_parser("train-depth", add_help=False,
                    help="train the monocular depth model (see `perception train-depth -h`)")
 
@@ -597,6 +627,7 @@ SCRIPTS = {
     "train-prompt-seg": "perception_nodes.learning.prompt_seg_train",
     "train-superpixel": "perception_nodes.learning.superpixel_train",
     "train-depth": "perception_nodes.learning.depth_train",
+    "adapt": "perception_nodes.learning.adapt",
 }
 
 

@@ -37,7 +37,7 @@ def test_pasted_objects_carry_their_colour_labels_run_one_to_n_and_hidden_ones_v
     image, labels = _scene()
     blue = ObjectCrop(np.full((12, 12, 3), (0, 0, 255), np.uint8), np.ones((12, 12), bool))
     for seed in range(20):
-        out, lab = paste_objects(image, labels, [blue], np.random.default_rng(seed),
+        out, lab, _ = paste_objects(image, labels, [blue], np.random.default_rng(seed),
                                  max_objects=6, scale_range=(1.0, 1.0), inpaint_px=0)
         ids = np.unique(lab[lab > 0])
         assert (ids == np.arange(1, len(ids) + 1)).all()
@@ -45,7 +45,7 @@ def test_pasted_objects_carry_their_colour_labels_run_one_to_n_and_hidden_ones_v
             colours = {tuple(c) for c in out[lab == i]}
             assert colours <= {(200, 0, 0), (0, 200, 0), (0, 0, 255)} and len(colours) == 1
         assert ((lab > 0) == ((out != 40).any(axis=2))).all()
-    same, lab = paste_objects(image, labels, [], np.random.default_rng(0))
+    same, lab, _ = paste_objects(image, labels, [], np.random.default_rng(0))
     assert (same == image).all() and (lab == labels).all()
 
 
@@ -55,8 +55,8 @@ def test_inpainting_touches_only_the_band_around_pasted_boundaries():
     stripes[::2] = 255
     crop = ObjectCrop(stripes, np.ones((10, 10), bool))
     rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
-    raw, lab = paste_objects(image, labels, [crop], rng_a, max_objects=3, inpaint_px=0)
-    smooth, lab2 = paste_objects(image, labels, [crop], rng_b, max_objects=3, inpaint_px=2)
+    raw, lab, _ = paste_objects(image, labels, [crop], rng_a, max_objects=3, inpaint_px=0)
+    smooth, lab2, _ = paste_objects(image, labels, [crop], rng_b, max_objects=3, inpaint_px=2)
     assert (lab == lab2).all()
     changed = (raw != smooth).any(axis=2)
     assert changed.any()

@@ -42,12 +42,13 @@ def test_a_held_grasp_becomes_one_sample_and_a_failed_one_none(ros_context, tmp_
     pub_info = probe.create_publisher(CameraInfo, "camera/color/camera_info", 10)
     pub_req = probe.create_publisher(PoseStamped, "arm/pick_request", 10)
     pub_gauge = probe.create_publisher(Float32MultiArray, "arm/suction_gauge", 10)
+    pub_depth = probe.create_publisher(Image, "camera/depth/image_raw", 10)
     executor = SingleThreadedExecutor(context=ros_context)
     executor.add_node(node)
     executor.add_node(probe)
     end = time.monotonic() + 20
-    while not (pub_img.get_subscription_count() and pub_gauge.get_subscription_count()) \
-            and time.monotonic() < end:
+    while not (pub_img.get_subscription_count() and pub_gauge.get_subscription_count()
+               and pub_depth.get_subscription_count()) and time.monotonic() < end:
         executor.spin_once(timeout_sec=0.05)
 
     def spin(n: int = 20) -> None:
@@ -58,11 +59,14 @@ def test_a_held_grasp_becomes_one_sample_and_a_failed_one_none(ros_context, tmp_
     after = before.copy()
     after[20:27, 28:35] = 10  # the item left
     pose = grasp_pose(np.array([0.0, 0.0, 1.0]), np.array([0.0, 0.0, -1.0]))
+    depth = np.full((48, 64), 1.0, np.float32)
+    depth[20:27, 28:35] = 0.9  # the item, 10 cm above the floor
 
     def pick(vacuum: list[float], sec: int) -> None:
         frame = numpy_to_image(before, "rgb8")
         frame.header.stamp.sec, frame.header.frame_id = sec, "camera_color_optical_frame"
         pub_info.publish(camera_info_msg(CAM, frame.header))
+        pub_depth.publish(numpy_to_image(depth, "32FC1", frame.header))
         pub_img.publish(frame)
         spin()
         req = PoseStamped(header=frame.header, pose=pose_msg(pose))
@@ -87,6 +91,9 @@ def test_a_held_grasp_becomes_one_sample_and_a_failed_one_none(ros_context, tmp_
     np.testing.assert_array_equal(sample["before"], before)
     np.testing.assert_array_equal(sample["after"], after)
     assert sample["grasp_mask"][23, 31] == 1 and sample["grasp_mask"][23, 43] == 0
+    # the before frame's depth (matched by stamp) and camera matrix, for RGB-H adaptation
+    np.testing.assert_array_equal(sample["before_depth"], depth)
+    np.testing.assert_allclose(sample["camera_k"], CAM.matrix)
     assert node.health.counters["failed_grasps"] == 1 and node.health.counters["grasps"] == 2
     node.destroy_node()
     probe.destroy_node()

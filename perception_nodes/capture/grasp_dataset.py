@@ -7,7 +7,9 @@ Layout::
     DIR/samples/000017.npz   before, after (H, W, 3) uint8 RGB; grasp_mask (H, W) uint8
                              (1 = under an active cup); vacuum_kpa (n_cups,) float32;
                              pose (4, 4) float64 in the camera optical frame; stamp_ns,
-                             success, sealed_cups (0-d), as in the manifest
+                             success, sealed_cups (0-d), as in the manifest;
+                             optional (a camera with depth): before_depth (H, W) float32 m
+                             registered to before (NaN: no measurement), camera_k (3, 3)
 
 Every file is written beside its final name, flushed to disk, then renamed over it (rename
 is atomic on POSIX), and the folder is synced: after a crash or a kill a reader sees the old
@@ -33,6 +35,7 @@ MANIFEST = "manifest.json"
 SAMPLES = "samples"
 TMP_SUFFIX = ".partial"
 SAMPLE_KEYS = ("before", "after", "grasp_mask", "vacuum_kpa", "pose")
+OPTIONAL_KEYS = ("before_depth", "camera_k")  # what an RGB-H model needs to adapt
 
 
 class DatasetWriteError(OSError):
@@ -57,6 +60,8 @@ class GraspSample:
     stamp_ns: int
     success: bool
     sealed_cups: int
+    before_depth: np.ndarray | None = None
+    camera_k: np.ndarray | None = None
 
     def check(self) -> None:
         """Raise ValueError if shapes or dtypes break the layout above."""
@@ -70,6 +75,14 @@ class GraspSample:
             raise ValueError("grasp_mask must be (H, W) uint8")
         if np.shape(self.pose) != (4, 4):
             raise ValueError(f"pose must be 4x4, got {np.shape(self.pose)}")
+        if (self.before_depth is None) != (self.camera_k is None):
+            raise ValueError("before_depth and camera_k come together")
+        if self.before_depth is not None:
+            if self.before_depth.shape != (h, w) or self.before_depth.dtype != np.float32:
+                raise ValueError(f"before_depth must be ({h}, {w}) float32, got "
+                                 f"{self.before_depth.dtype} {self.before_depth.shape}")
+            if np.shape(self.camera_k) != (3, 3):
+                raise ValueError(f"camera_k must be 3x3, got {np.shape(self.camera_k)}")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -96,7 +109,9 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 def _encode(sample: GraspSample) -> bytes:
     buf = io.BytesIO()
-    np.savez_compressed(buf, before=sample.before, after=sample.after,
+    depth = {} if sample.before_depth is None else {
+        "before_depth": sample.before_depth, "camera_k": np.asarray(sample.camera_k, np.float64)}
+    np.savez_compressed(buf, **depth, before=sample.before, after=sample.after,
                         grasp_mask=sample.grasp_mask,
                         vacuum_kpa=np.asarray(sample.vacuum_kpa, np.float32),
                         pose=np.asarray(sample.pose, np.float64),
@@ -119,8 +134,9 @@ def read_manifest(root: Path | str) -> list[dict]:
 
 
 def load_sample(root: Path | str, entry: dict) -> dict[str, np.ndarray]:
-    """The arrays of one manifest entry, its checksum verified (ValueError if it differs or
-    if the entry names a file outside the dataset's samples folder)."""
+    """The arrays of one manifest entry (:data:`SAMPLE_KEYS`, and the :data:`OPTIONAL_KEYS`
+    it has), its checksum verified (ValueError if it differs or if the entry names a file
+    outside the dataset's samples folder)."""
     folder = Path(root) / SAMPLES
     path = folder / entry["file"]
     if not path.resolve().is_relative_to(folder.resolve()):
@@ -129,7 +145,7 @@ def load_sample(root: Path | str, entry: dict) -> dict[str, np.ndarray]:
     if hashlib.sha256(data).hexdigest() != entry["sha256"]:
         raise ValueError(f"{entry['file']}: checksum differs from the manifest")
     with np.load(io.BytesIO(data)) as npz:
-        return {k: npz[k] for k in SAMPLE_KEYS}
+        return {k: npz[k] for k in SAMPLE_KEYS + OPTIONAL_KEYS if k in npz.files}
 
 
 class GraspDatasetWriter:

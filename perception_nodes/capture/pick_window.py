@@ -23,6 +23,10 @@ class FrameRing:
     def newest(self) -> tuple[int, np.ndarray] | None:
         return self.frames[-1] if self.frames else None
 
+    def at(self, stamp_ns: int) -> np.ndarray | None:
+        """The frame of exactly this stamp, if it is still kept."""
+        return next((f for s, f in reversed(self.frames) if s == stamp_ns), None)
+
 
 def mean_abs_difference(a: np.ndarray, b: np.ndarray) -> float:
     """Mean absolute grey-level difference of two ``(H, W, 3) uint8`` images."""

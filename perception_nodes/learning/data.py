@@ -150,4 +150,4 @@ class PastedSceneDataset(SceneDataset):
         rgb, labels = super().scene(index)
         rng = np.random.default_rng([self.seed, self.epoch, index, 1])
         return paste_objects(rgb, labels, self.crops, rng, self.max_objects,
-                             inpaint_px=self.inpaint_px)
+                             inpaint_px=self.inpaint_px)[:2]

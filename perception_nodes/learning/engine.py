@@ -76,21 +76,33 @@ def start_run(cfg: dict) -> Path:
     return out
 
 
-def fit(model: nn.Module, data: Dataset, cfg: dict, step_losses: StepLosses
-        ) -> tuple[list[dict], int, float]:
+def fit(model: nn.Module, data: Dataset, cfg: dict, step_losses: StepLosses,
+        state: Path | None = None, state_every: int = 50) -> tuple[list[dict], int, float]:
     """Train ``model`` for ``cfg["steps"]`` steps of ``cfg["batch"]`` on ``data`` (seeded
     shuffling; ``data.epoch`` is advanced so augmentation differs by epoch).
 
     ``step_losses(model, batch, step)`` returns the loss parts with their sum as ``total``
-    (other entries, such as the KL weight, are logged). Returns the log, the steps done and
-    the seconds it took.
+    (other entries, such as the KL weight, are logged). With ``state``, the weights,
+    optimizer, schedule, step, epoch and log are written there atomically every
+    ``state_every`` steps, and a run that finds the file goes on from it (an interrupted
+    run resumes; the epoch it was in restarts with a shuffle of its own). Returns the log,
+    the steps done and the seconds it took (this call's).
     """
+    generator = torch.Generator().manual_seed(cfg["seed"])
     loader = DataLoader(data, batch_size=cfg["batch"], shuffle=True, drop_last=True,
-                        generator=torch.Generator().manual_seed(cfg["seed"]))
+                        generator=generator)
     optim = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.LambdaLR(
         optim, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, cfg["steps"])))))
     log, step, start = [], 0, time.monotonic()
+    if state is not None and Path(state).exists():
+        saved = torch.load(state, map_location="cpu", weights_only=False)
+        model.load_state_dict(saved["model"])
+        optim.load_state_dict(saved["optim"])
+        sched.load_state_dict(saved["sched"])
+        step, data.epoch, log = saved["step"], saved["epoch"], saved["log"]
+        generator.manual_seed(cfg["seed"] * 7919 + data.epoch)
+        print(f"resumed from {state} at step {step} of {cfg['steps']}", flush=True)
     while step < cfg["steps"]:
         data.epoch += 1
         for batch in loader:
@@ -108,9 +120,19 @@ def fit(model: nn.Module, data: Dataset, cfg: dict, step_losses: StepLosses
                             **{k: float(v.detach()) if torch.is_tensor(v) else float(v)
                                for k, v in parts.items()}})
                 print(json.dumps(log[-1]), flush=True)
+            if state is not None and (step % state_every == 0 or step == cfg["steps"]):
+                _save_state(Path(state), model, optim, sched, step, data.epoch, log)
             if step >= cfg["steps"]:
                 break
     return log, step, time.monotonic() - start
+
+
+def _save_state(path: Path, model: nn.Module, optim, sched, step: int, epoch: int,
+                log: list[dict]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"model": model.state_dict(), "optim": optim.state_dict(),
+                "sched": sched.state_dict(), "step": step, "epoch": epoch, "log": log}, tmp)
+    tmp.replace(path)
 
 
 def save_checkpoint(model: nn.Module, cfg: dict, size: tuple[int, int], step: int,

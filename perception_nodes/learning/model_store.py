@@ -31,10 +31,18 @@ def versions(store: Path | str, name: str) -> list[str]:
     return [key for _, key in sorted(found)]
 
 
-def add_version(store: Path | str, name: str, model: Path | str, card: str = "") -> str:
+def version_path(store: Path | str, version: str) -> Path:
+    """The ONNX file of ``version`` (``NAME@vN``) in the store (KeyError if not listed)."""
+    return Path(store) / read_manifest(store)[version]["file"]
+
+
+def add_version(store: Path | str, name: str, model: Path | str, card: str = "",
+                checkpoint: Path | str | None = None) -> str:
     """Copy ``model`` (an ONNX file) into the store as the next version of ``name``, with
-    ``card`` as its ``card.md``; returns the version name. The version's folder is new (an
-    existing one is never overwritten) and the manifest is replaced atomically."""
+    ``card`` as its ``card.md`` and ``checkpoint`` (its training weights, what the next
+    adaptation starts from) as ``checkpoint.pt``; returns the version name. The version's
+    folder is new (an existing one is never overwritten) and the manifest is replaced
+    atomically."""
     if not re.fullmatch(r"[A-Za-z0-9_]+", name):
         raise ValueError(f"a model name is letters, digits and _, got {name!r}")
     store = Path(store)
@@ -43,6 +51,8 @@ def add_version(store: Path | str, name: str, model: Path | str, card: str = "")
     folder = store / name / f"v{n}"
     folder.mkdir(parents=True, exist_ok=False)
     shutil.copyfile(model, folder / "model.onnx")
+    if checkpoint is not None:
+        shutil.copyfile(checkpoint, folder / "checkpoint.pt")
     (folder / "card.md").write_text(card or f"# {name} v{n}\n")
     entries = read_manifest(store)
     key = f"{name}@v{n}"

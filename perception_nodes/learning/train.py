@@ -95,23 +95,35 @@ def kl_beta(step: int, total: int, warmup: tuple[float, float], beta_max: float)
     return beta_max * min(1.0, (t - start) / max(1e-9, end - start))
 
 
-def focal_heatmap_loss(logit: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Penalty-reduced focal loss (CenterNet), normalised by the number of centres."""
+def focal_heatmap_loss(logit: torch.Tensor, target: torch.Tensor,
+                       known: torch.Tensor | None = None) -> torch.Tensor:
+    """Penalty-reduced focal loss (CenterNet), normalised by the number of centres;
+    negatives only where ``known`` (all of them when None)."""
     p = torch.sigmoid(logit).clamp(1e-4, 1 - 1e-4)
     pos = target >= 0.999
     pos_loss = -((1 - p) ** 2 * torch.log(p))[pos].sum()
-    neg_loss = -((1 - target) ** 4 * p**2 * torch.log(1 - p))[~pos].sum()
+    neg = (1 - target) ** 4 * p**2 * torch.log(1 - p)
+    if known is not None:
+        neg = neg * known
+    neg_loss = -neg[~pos].sum()
     return (pos_loss + neg_loss) / pos.sum().clamp(min=1)
 
 
 def losses(model: LatentSegmenter, batch: dict, beta: float) -> dict[str, torch.Tensor]:
+    """The loss parts and their weighted ``total``. A batch may carry ``known`` ``(B, h, w)``
+    on the grid: 1 where the labels are known, 0 where nobody labelled the pixels (items
+    of an unlabelled frame around pasted ones): there neither foreground nor centres are
+    scored."""
     ids = batch["instance_ids"] if model.latent_dim else None
     out = model(batch["image"], ids)
     pred = out["out"]
     fg = batch["fg"]
+    known = batch.get("known")
     parts = {
-        "fg": fn.binary_cross_entropy_with_logits(pred[:, 0], fg),
-        "heatmap": focal_heatmap_loss(pred[:, 1], batch["heatmap"]),
+        "fg": fn.binary_cross_entropy_with_logits(pred[:, 0], fg) if known is None else
+        (fn.binary_cross_entropy_with_logits(pred[:, 0], fg, reduction="none") * known
+         ).sum() / known.sum().clamp(min=1),
+        "heatmap": focal_heatmap_loss(pred[:, 1], batch["heatmap"], known),
         "offsets": (fn.l1_loss(pred[:, 2:], batch["offsets"], reduction="none").sum(1) * fg
                     ).sum() / fg.sum().clamp(min=1),
     }

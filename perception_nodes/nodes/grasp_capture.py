@@ -10,8 +10,11 @@ kPa per cup, after the lift) marks the arm gone and starts the watch for the fir
 frame, *after*. Cups reading at least ``held_kpa`` are the active ones: their footprint
 projected into the image is the grasp mask, and the grasp succeeded only if one of them held.
 Samples go to ``dataset_dir`` through :class:`GraspDatasetWriter` (never a partial sample);
-failed grasps are kept only with ``keep_failed``. One pick at a time: a new request while
-one is pending drops the old one (counted).
+failed grasps are kept only with ``keep_failed``. With ``record_depth`` the registered
+depth of the before frame's stamp (``camera/depth/image_raw``) and the camera matrix are
+stored too: what adapting a model that reads height (RGB-H) needs; a before frame whose depth
+never came is stored without it (counted ``before_without_depth``). One pick at a time: a new
+request while one is pending drops the old one (counted).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from perception_nodes.ros.grasp_messages import DEFAULT_CUPS, parse_pairs
 from perception_nodes.ros.image_conversion import (
     DEPTH_RANGE_M,
     ImageConversionError,
+    image_to_depth_m,
     image_to_rgb,
 )
 from perception_nodes.ros.managed_node import ManagedNode, run_node
@@ -60,6 +64,9 @@ class GraspCaptureNode(ManagedNode):
         Param("max_wait_frames", 10, "take the after frame at the latest this many frames "
               "after the gauge", min=1, max=1000),
         Param("keep_failed", False, "also store grasps that held nothing"),
+        Param("record_depth", True, "store the before frame's registered depth and camera "
+              "matrix (camera/depth/image_raw): adapting RGB-H models needs them",
+              read_only=True),
         Param("min_free_mb", 100.0, "refuse samples that would leave less free disk (MB)",
               min=0.0, max=1e7),
         Param("cup_offsets_m", DEFAULT_CUPS, "cup centres 'x,y; ...' in the gripper frame "
@@ -91,6 +98,9 @@ class GraspCaptureNode(ManagedNode):
                                        Subscriber(self, CameraInfo, "camera/color/camera_info",
                                                   q)], 10)
         self.sync.registerCallback(self._on_frame)
+        self.depths = FrameRing(p["buffer_frames"])
+        if p["record_depth"]:
+            self.create_subscription(Image, "camera/depth/image_raw", self._on_depth, q)
         # (the camera's parent frame, the transform from it into the camera optical frame)
         self.camera_pose: tuple[str, np.ndarray] | None = None
         self.create_subscription(PoseStamped, "camera/pose", self._on_camera_pose, q)
@@ -114,6 +124,16 @@ class GraspCaptureNode(ManagedNode):
         if pick is not None and pick.get("watch") is not None and pick["watch"].offer(rgb):
             self.pending = None
             self._store(pick, rgb)
+
+    def _on_depth(self, msg: Image) -> None:
+        if not self.active:
+            return
+        try:
+            depth = image_to_depth_m(msg)
+        except ImageConversionError as exc:
+            self.health.malformed(str(exc))
+            return
+        self.depths.push(stamp_ns(msg.header.stamp), depth)
 
     def _on_camera_pose(self, msg: PoseStamped) -> None:
         try:
@@ -166,6 +186,17 @@ class GraspCaptureNode(ManagedNode):
         self.pending["vacuum"] = vacuum
         self.pending["watch"] = StableFrameWatch(p["stable_difference"], p["max_wait_frames"])
 
+    def _before_depth(self, stamp: int, shape: tuple[int, ...], intrinsics
+                      ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The depth of the before frame's stamp and the camera matrix, or (None, None)."""
+        if not self.params["record_depth"]:
+            return None, None
+        depth = self.depths.at(stamp)
+        if depth is None or depth.shape != shape[:2]:
+            self.health.count("before_without_depth")
+            return None, None
+        return depth.astype(np.float32), intrinsics.matrix
+
     def _store(self, pick: dict, after: np.ndarray) -> None:
         p = self.params
         active = pick["vacuum"] >= p["held_kpa"]
@@ -190,7 +221,8 @@ class GraspCaptureNode(ManagedNode):
             self.health.malformed("pick not stored: the cup footprint lies outside the image")
             return
         sample = GraspSample(before, after, mask, pick["vacuum"], pick["pose"],
-                             pick["stamp_ns"], success, int(active.sum()))
+                             pick["stamp_ns"], success, int(active.sum()),
+                             *self._before_depth(pick["stamp_ns"], before.shape, intrinsics))
         try:
             entry = self.writer.append(sample)
         except DatasetWriteError as exc:

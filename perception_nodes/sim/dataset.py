@@ -15,6 +15,7 @@ train           0 - 99,999           train       train     training
 val             100,000 - 109,999    train       train     model selection
 test            200,000 - 209,999    test        train     held-out items, known looks
 novel           800,000 - 809,999    test        novel     held-out items in a held-out domain
+novel_cell      850,000 - 859,999    test        novel     the adapting cell's bins, labelled
 classic_train   0 - 99,999           train       classic   the first cell's training scenes
 classic_val     100,000 - 109,999    train       classic   its model selection
 classic_test    200,000 - 209,999    test        classic   its evaluation
@@ -44,15 +45,18 @@ import numpy as np
 from perception_nodes.sim.cell import CellConfig, PickingCell
 
 SPLIT_SEEDS = {"train": (0, 100_000), "val": (100_000, 110_000), "test": (200_000, 210_000),
-               "novel": (800_000, 810_000), "classic_train": (0, 100_000),
+               "novel": (800_000, 810_000), "novel_cell": (850_000, 860_000),
+               "classic_train": (0, 100_000),
                "classic_val": (100_000, 110_000), "classic_test": (200_000, 210_000),
                "anomaly_train": (300_000, 310_000), "anomaly_test": (400_000, 410_000),
                "anomaly_novel": (500_000, 510_000)}
 SPLIT_ITEMS = {"train": "train", "val": "train", "test": "test", "novel": "test",
+               "novel_cell": "test",
                "classic_train": "train", "classic_val": "train", "classic_test": "test",
                "anomaly_train": "train", "anomaly_test": "train", "anomaly_novel": "test"}
 # the look's domain (sim/scene_style.py); splits not listed keep the classic look
-SPLIT_DOMAIN = {"train": "train", "val": "train", "test": "train", "novel": "novel"}
+SPLIT_DOMAIN = {"train": "train", "val": "train", "test": "train", "novel": "novel",
+                "novel_cell": "novel"}
 # foreign objects per scene and the catalogue set they come from
 SPLIT_FOREIGN = {"anomaly_train": (3, "foreign_train"), "anomaly_test": (3, "foreign"),
                  "anomaly_novel": (3, "foreign")}
