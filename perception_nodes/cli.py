@@ -242,8 +242,16 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                 pass  # not trained yet: the baselines' rows only
         out = args.out if args.out != "runs/eval/segmentation" else \
             "runs/eval/grasp_segmentation"
-        report = run_grasp(args.grasp_data, models, out)
+        report = run_grasp(args.grasp_data, models, out, args.grasp_split)
         print(json.dumps(report, indent=None if args.json else 2))
+        return 0
+    if args.capability == "adaptation":
+        from perception_nodes.eval.adaptation import run as run_adaptation
+        from perception_nodes.eval.adaptation import table as adaptation_table
+
+        out = args.out if args.out != "runs/eval/segmentation" else None
+        report = run_adaptation(args.target or "runs/adapt", out)
+        print(json.dumps(report) if args.json else adaptation_table(report))
         return 0
     if args.capability == "anomaly":
         from perception_nodes.eval.anomaly_eval import run_eval as run_anomaly
@@ -295,7 +303,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_grasp_data(args: argparse.Namespace) -> int:
     from perception_nodes.sim.grasp_episodes import save_episodes
 
-    n = save_episodes(args.out, args.split, args.count, args.start)
+    n = save_episodes(args.out, args.split, args.count, args.start, args.look)
     print(json.dumps({"split": args.split, "episodes": n, "folder": f"{args.out}/{args.split}"}))
     return 0
 
@@ -463,8 +471,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="evaluate a capability on a generated split")
     e.add_argument("capability", choices=("segmentation", "superpixel", "grasp-segmentation",
-                                          "instance-ap", "anomaly", "depth", "bag"))
-    e.add_argument("target", nargs="?", default="", help="bag: the bag (MCAP or sqlite3)")
+                                          "instance-ap", "anomaly", "depth", "bag",
+                                          "adaptation"))
+    e.add_argument("target", nargs="?", default="", help="bag: the bag (MCAP or sqlite3); "
+                   "adaptation: the experiment folder (default runs/adapt)")
     e.add_argument("--configs", default="geometric=mode:geometric",
                    help="bag: 'NAME=mode:M,model:X,param:=value;NAME2=...'")
     e.add_argument("--models-dir", default="", help="bag: folder of manifest.yaml")
@@ -490,7 +500,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="depth: held-out camera sweeps for Table I")
     e.add_argument("--cap", type=float, default=2.0, help="depth: depth cap (m)")
     e.add_argument("--grasp-data", default="data/grasps_sim",
-                   help="grasp-segmentation: perception grasp-data root (test split)")
+                   help="grasp-segmentation: perception grasp-data root")
+    e.add_argument("--grasp-split", default="test", choices=("test", "novel"),
+                   help="grasp-segmentation: the folder of held-out grasps under the root")
     e.add_argument("--split", choices=("val", "test", "novel", "classic_val", "classic_test"),
                    default="test")
     e.add_argument("--data", default="data/sim")
@@ -547,7 +559,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("grasp-data", help="labelled grasps in the sim cell (before, after, "
                        "grasp mask, visible and amodal masks) for grasp segmentation")
-    g.add_argument("--split", default="train", choices=("train", "val", "test"))
+    g.add_argument("--split", default="train", choices=("train", "val", "test", "novel"))
+    g.add_argument("--look", default="classic", choices=("classic", "randomized"),
+                   help="the first cell's look, or the split's randomized bins and cameras "
+                   "(novel: the held-out domain)")
     g.add_argument("--count", type=int, default=200)
     g.add_argument("--start", type=int, default=0, help="first scene of the split")
     g.add_argument("--out", default="data/grasps_sim")

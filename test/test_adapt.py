@@ -181,10 +181,10 @@ def _capture(context, dataset, picks: int = 6) -> int:
                 assert rig.spin_until(lambda: node.pending is None or
                                       node.pending.get("watch") is not None, 5.0)
                 while node.pending is not None:
+                    received = rig.counter("received")
                     rig.send({"camera/color/image_raw": image(cell.render().rgb, "rgb8"),
                               "camera/color/camera_info": info(frame.intrinsics)})
-                    rig.spin_until(lambda r=rig.counter("received"):
-                                   rig.counter("received") > r, 5.0)
+                    rig.spin_until(lambda r=received: rig.counter("received") > r, 5.0)
                 held = len(read_manifest(dataset))
                 if len(cell.items) < 4:
                     seed += 1

@@ -34,11 +34,13 @@ GRASP_MODELS = {"Grasp-100-NoAug": "grasp_segmenter_100_noaug",
                 "Grasp-100": "grasp_segmenter_100", "Grasp-200": "grasp_segmenter_200"}
 
 
-def run_eval(data: str, models: dict[str, str], out_dir: str | None = None) -> dict:
-    """Table I rows for the subtraction baselines and the models ``{row name: onnx path}``."""
+def run_eval(data: str, models: dict[str, str], out_dir: str | None = None,
+             split: str = "test") -> dict:
+    """Table I rows for the subtraction baselines and the models ``{row name: onnx path}``
+    on the usable grasps of ``data/split``."""
     from perception_nodes.inference.grasp_segmenter import GraspSegRunner
 
-    episodes = usable_grasps(load_episodes(str(Path(data) / "test")))
+    episodes = usable_grasps(load_episodes(str(Path(data) / split)))
     truths = [e.visible for e in episodes]
     t_ent = scaled_entropy_threshold(episodes[0].visible.shape) if episodes else PAPER_T_ENT
     rows: dict[str, dict] = {}
@@ -64,7 +66,8 @@ def run_eval(data: str, models: dict[str, str], out_dir: str | None = None) -> d
             kept.append(prediction_filter(visible, amodal, t_ent=t_ent))
             kept_paper.append(prediction_filter(visible, amodal, t_ent=PAPER_T_ENT))
         add(name, preds, kept, kept_paper)
-    report = {"grasps": len(episodes), "data": str(data), "t_ent": t_ent, "rows": rows}
+    report = {"grasps": len(episodes), "data": str(data), "split": split, "t_ent": t_ent,
+              "rows": rows}
     if out_dir:
         write_report(out_dir, report, table(report))
     return report

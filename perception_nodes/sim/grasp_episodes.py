@@ -63,18 +63,27 @@ def _disturb(after: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
+LOOKS = ("classic", "randomized")
+
+
 def collect_grasps(split: str, count: int, start: int = 0, width: int = 320,
-                   height: int = 240, disturb: bool = True) -> Iterator[GraspEpisode]:
+                   height: int = 240, disturb: bool = True, look: str = "classic"
+                   ) -> Iterator[GraspEpisode]:
     """``count`` episodes from scenes ``start, start + 1, ...`` of ``split`` (test: held-out
     items); the grasp is the ground-truth planner's top candidate. Scenes with no candidate
-    are skipped; every executed pick is yielded (failed ones too, with empty masks)."""
+    are skipped; every executed pick is yielded (failed ones too, with empty masks).
+    ``look``: the first cell's (``classic_SPLIT``), or the split's own randomized bins,
+    looks and cameras (``novel``: the held-out domain)."""
+    if look not in LOOKS:
+        raise ValueError(f"look {look!r} is not one of {LOOKS}")
     spec = SuctionGripperSpec()
     layout = spec.layout
     seeds = iter(scene_seeds(split, 10 * count + 10, start))
     done = 0
-    # grasp episodes stay in the classic cell, where the grasp segmentation models and
-    # their tables were made (docs/results/selfsup.md)
-    with PickingCell(split_config(f"classic_{split}", width, height), seed=0) as cell:
+    # the classic cell is where the first grasp segmentation models and their tables were
+    # made (docs/results/selfsup.md)
+    config = split_config(f"classic_{split}" if look == "classic" else split, width, height)
+    with PickingCell(config, seed=0) as cell:
         while done < count:
             seed = next(seeds)
             cell.reset(seed)
@@ -103,7 +112,8 @@ def collect_grasps(split: str, count: int, start: int = 0, width: int = 320,
             done += 1
 
 
-def save_episodes(out_dir: str, split: str, count: int, start: int = 0) -> int:
+def save_episodes(out_dir: str, split: str, count: int, start: int = 0,
+                  look: str = "classic") -> int:
     """Write ``collect_grasps`` episodes as ``out_dir/split/SEED.npz`` (written beside, then
     renamed); returns how many."""
     from pathlib import Path
@@ -111,7 +121,7 @@ def save_episodes(out_dir: str, split: str, count: int, start: int = 0) -> int:
     folder = Path(out_dir) / split
     folder.mkdir(parents=True, exist_ok=True)
     n = 0
-    for ep in collect_grasps(split, count, start):
+    for ep in collect_grasps(split, count, start, look=look):
         save_npz_atomic(folder / f"{ep.seed}.npz", before=ep.before, after=ep.after,
                         grasp_mask=ep.grasp_mask, visible=ep.visible, amodal=ep.amodal,
                         vacuum_kpa=ep.vacuum_kpa, lifted=np.int64(ep.lifted),
