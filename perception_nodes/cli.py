@@ -67,6 +67,21 @@ def _cmd_picks(args: argparse.Namespace) -> int:
     return 0 if result["picks"] >= args.picks else 1
 
 
+def _cmd_store(args: argparse.Namespace) -> int:
+    from perception_nodes.learning.model_store import add_version, read_manifest, versions
+
+    if args.action == "add":
+        if not args.model:
+            raise SystemExit("perception store add needs --model FILE.onnx")
+        card = Path(args.card).read_text() if args.card else ""
+        print(add_version(args.store, args.name, args.model, card, args.checkpoint or None))
+        return 0
+    entries = read_manifest(args.store)
+    for version in versions(args.store, args.name):
+        print(f"{version}  {entries[version]['sha256'][:16]}  {entries[version]['file']}")
+    return 0
+
+
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from perception_nodes.calibration import calibrate as cal
 
@@ -415,6 +430,16 @@ def build_parser() -> argparse.ArgumentParser:
     so.add_argument("--out", default="", help="JSON report file (default: stdout)")
     _add_config_args(so)
     so.set_defaults(func=_cmd_soak)
+
+    st = sub.add_parser("store", help="a model store: list the versions of a model, or add a "
+                        "file as its next version (docs/adaptation.md)")
+    st.add_argument("action", choices=("list", "add"))
+    st.add_argument("--store", required=True, help="the store folder")
+    st.add_argument("--name", default="latent_segmenter")
+    st.add_argument("--model", default="", help="add: the ONNX file")
+    st.add_argument("--checkpoint", default="", help="add: its training checkpoint")
+    st.add_argument("--card", default="", help="add: a Markdown card file")
+    st.set_defaults(func=_cmd_store)
 
     pk = sub.add_parser("picks", help="the stack picks N times in the simulated cell: success, "
                         "double picks, empty grasps with 95%% intervals as JSON (exit 1 if "

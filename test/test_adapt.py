@@ -286,3 +286,18 @@ def _swap(context, store, v1_sha: str, v2_sha: str) -> None:
     assert not np.array_equal(v2, first)  # the adapted weights answer differently
     np.testing.assert_array_equal(rolled_back, first)  # v1's outputs again, exactly
     assert json.dumps(node.health.info["model_sha256"]) == json.dumps(v1_sha[:16])
+
+
+def test_the_store_command_adds_versions_and_lists_them(tmp_path, capsys):
+    from perception_nodes.cli import main
+
+    model = resolve_model("latent_segmenter")
+    store = str(tmp_path / "store")
+    for _ in range(2):
+        assert main(["store", "add", "--store", store, "--model", str(model),
+                     "--checkpoint", str(model.with_suffix(".pt"))]) == 0
+    assert main(["store", "list", "--store", store]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == ["latent_segmenter@v1", "latent_segmenter@v2"]
+    assert lines[2].startswith("latent_segmenter@v1  " + sha256_of(model)[:16])
+    assert (tmp_path / "store" / "latent_segmenter" / "v2" / "checkpoint.pt").exists()

@@ -249,8 +249,9 @@ def _grasp_card(name: str, onnx_path: Path, summary: dict, command: str,
         f" gated residual blocks with transposed convolutions, visible and amodal masks), "
         f"feature width {args['width']}, input the {args['window']} px window around the cups",
         f"- data: {len(seeds)} labelled successful grasps of the simulated cell's `train` "
-        f"split (training items; scene seeds {seeds[0]}-{seeds[-1]}), made with the `perception "
-        f"grasp-data` commands in the README; augmentation "
+        f"split (training items; scene seeds {seeds[0]}-{seeds[-1]}; `{args['data']}`: "
+        f"{_grasp_look(args['data'])}), made with `perception grasp-data` "
+        f"([docs/results](../docs/results/)); augmentation "
         f"{'on' if args['augment'] else 'off'}",
         f"- seed {args['seed']}; {summary['steps']} steps of batch {args['batch']}, AdamW lr "
         f"{args['lr']} cosine; {summary['train_seconds'] / 60:.0f} min on {args['threads']} "
@@ -262,11 +263,18 @@ def _grasp_card(name: str, onnx_path: Path, summary: dict, command: str,
     if eval_report is not None:
         report = json.loads(Path(eval_report).read_text())
         r, f = report["rows"][method], report["rows"][f"{method}-Filter"]
-        lines += ["", f"## Metrics ({report['grasps']} held-out grasps, test split)", "",
+        split = report.get("split", "test")
+        lines += ["", f"## Metrics ({report['grasps']} held-out grasps, {split} split)", "",
                   f"{method}: mIoU {r['miou']:.1f}, error {r['error']:.1f} %; with the filters "
                   f"mIoU {f['miou']:.1f}, error {f['error']:.1f} %, recall {f['recall']:.1f} %;"
                   f" command: `{eval_command}`."]
     out.write_text("\n".join(lines) + "\n")
+
+
+def _grasp_look(data: str) -> str:
+    if "randomized" in data:
+        return "randomized bins, looks and cameras (`--look randomized`)"
+    return "the first cell's look"
 
 
 def publish_model(name: str, run_dir: Path, command: str, models_dir: Path,
