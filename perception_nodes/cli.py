@@ -526,7 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--cap", type=float, default=2.0, help="depth: depth cap (m)")
     e.add_argument("--grasp-data", default="data/grasps_sim",
                    help="grasp-segmentation: perception grasp-data root")
-    e.add_argument("--grasp-split", default="test", choices=("test", "novel"),
+    e.add_argument("--grasp-split", default="test", choices=("train", "test", "novel"),
                    help="grasp-segmentation: the folder of held-out grasps under the root")
     e.add_argument("--split", choices=("val", "test", "novel", "classic_val", "classic_test"),
                    default="test")

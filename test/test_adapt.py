@@ -201,7 +201,7 @@ def test_capture_adapt_and_swap_the_new_version_live(ros_context, tmp_path):
     assert sample["success"]
     parent = resolve_model("latent_segmenter")  # the deployed model and its weights
     argv = ["--preset", "smoke", "--dataset", str(dataset), "--store", str(store),
-            "--out", str(tmp_path / "run"), "--masks", "subtract",
+            "--out", str(tmp_path / "run"), "--masks", "grasp",
             "--no-filter", "--held-out", "0.4", "--replay", "", "--eval-split", "",
             "--threads", "1"]
     report = adapt.main(argv)

@@ -11,9 +11,9 @@ segmentation, grasp_regions, pick_client, grasp_capture); a probe node reads
 ``arm/pick_outcome``. With ``--swap-model`` the probe sets the segmentation node's ``model``
 parameter through the ROS parameter service once the stack publishes (as ``ros2 param set``
 would), and only the picks made after the swap are counted. Outcomes: success = exactly one
-item lifted; double pick = two or more; empty grasp = no cup touched an item (every cup's
-label 0); the rest lifted nothing from an item (a failed seal or a drop). Each rate comes
-with its 95 % Wilson interval.
+item lifted; double pick = two or more; empty grasp = no cup on an item (each cup open, or
+on the bin: label 0); the rest lifted nothing from an item (a failed seal or a drop). Each
+rate comes with its 95 % Wilson interval.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ Every method gets the before and after frames of successful single lifts on the 
 frame, as they would on the robot; the learned models see the window around the cups.
 "-Filter" rows keep only masks passing Sec. III-B.1's filters (contours for all; occlusion
 ratio and entropy too for the models), scored on what they keep; the entropy threshold is the
-paper's 0.1 scaled to our resolution (``scaled_entropy_threshold``), and the paper's own 0.1
-gets a row too.
+paper's 0.1 scaled to our resolution (``scaled_entropy_threshold``); the paper's own 0.1 and
+the threshold ``perception adapt`` uses on the randomized cell get rows too.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import numpy as np
 
 from perception_nodes.core.grasp_segmentation import (
     PAPER_T_ENT,
+    RANDOMIZED_CELL_T_ENT,
     SUBTRACTORS,
     contour_filter,
     prediction_filter,
@@ -31,7 +32,8 @@ from perception_nodes.sim.grasp_episodes import load_episodes, usable_grasps
 
 # Table I's learned rows: row name -> model in models/manifest.yaml
 GRASP_MODELS = {"Grasp-100-NoAug": "grasp_segmenter_100_noaug",
-                "Grasp-100": "grasp_segmenter_100", "Grasp-200": "grasp_segmenter_200"}
+                "Grasp-100": "grasp_segmenter_100", "Grasp-200": "grasp_segmenter_200",
+                "Grasp-Randomized-180": "grasp_segmenter_randomized"}
 
 
 def run_eval(data: str, models: dict[str, str], out_dir: str | None = None,
@@ -46,12 +48,11 @@ def run_eval(data: str, models: dict[str, str], out_dir: str | None = None,
     rows: dict[str, dict] = {}
 
     def add(name: str, preds: list[np.ndarray], kept: list[bool],
-            kept_paper: list[bool] | None = None) -> None:
+            kept_other: dict[float, list[bool]] | None = None) -> None:
         rows[name] = vars(score_masks(preds, truths, [True] * len(preds)))
         rows[f"{name}-Filter"] = vars(score_masks(preds, truths, kept))
-        if kept_paper is not None:
-            rows[f"{name}-Filter (t_ent {PAPER_T_ENT})"] = vars(
-                score_masks(preds, truths, kept_paper))
+        for t, kept_t in (kept_other or {}).items():
+            rows[f"{name}-Filter (t_ent {t})"] = vars(score_masks(preds, truths, kept_t))
 
     for method in SUBTRACTORS:
         preds = [subtraction_mask(e.before, e.after, method) for e in episodes]
@@ -59,13 +60,15 @@ def run_eval(data: str, models: dict[str, str], out_dir: str | None = None,
             [contour_filter(p) for p in preds])
     for name, path in models.items():
         runner = GraspSegRunner(path, "cpu")
-        preds, kept, kept_paper = [], [], []
+        preds, kept = [], []
+        kept_other: dict[float, list[bool]] = {t: [] for t in (PAPER_T_ENT, RANDOMIZED_CELL_T_ENT)}
         for e in episodes:
             visible, amodal = runner.predict(e.before, e.after, e.grasp_mask)
             preds.append(visible > 0.5)
             kept.append(prediction_filter(visible, amodal, t_ent=t_ent))
-            kept_paper.append(prediction_filter(visible, amodal, t_ent=PAPER_T_ENT))
-        add(name, preds, kept, kept_paper)
+            for t, kept_t in kept_other.items():
+                kept_t.append(prediction_filter(visible, amodal, t_ent=t))
+        add(name, preds, kept, kept_other)
     report = {"grasps": len(episodes), "data": str(data), "split": split, "t_ent": t_ent,
               "rows": rows}
     if out_dir:

@@ -50,9 +50,9 @@ from perception_nodes.core.camera_model import PinholeIntrinsics
 from perception_nodes.core.cut_paste import cut_object, load_crops, pack_crops
 from perception_nodes.core.floor_plane import parse_plane
 from perception_nodes.core.grasp_segmentation import (
+    RANDOMIZED_CELL_T_ENT,
     contour_filter,
     prediction_filter,
-    scaled_entropy_threshold,
     subtraction_mask,
 )
 from perception_nodes.inference.onnx_model import resolve_model
@@ -64,10 +64,10 @@ PRESETS = {
                 "eval_scenes": 100},
 }
 MASK_SOURCES = ("grasp", "subtract")
+
 # (h, w) every frame is brought to: the grasp segmentation model's scale (its 112 px window
 # was sized for items at 320x240); the network resizes from it as at run time
 WORK_SIZE = (240, 320)
-STAGES = ("prepare", "crops", "eval_before", "train", "eval_after", "store")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--masks", choices=MASK_SOURCES, default="grasp")
     ap.add_argument("--grasp-model", default="grasp_segmenter_200")
     ap.add_argument("--no-filter", action="store_true", help="keep every mask")
+    ap.add_argument("--entropy-threshold", type=float, default=RANDOMIZED_CELL_T_ENT,
+                    help="grasp masks: keep a mask whose mean relative entropy is below this "
+                    "(Sec. III-B.1; chosen on labelled training-look grasps)")
     ap.add_argument("--held-out", type=float, default=0.2, help="share of grasps held out")
     ap.add_argument("--floor-plane", default="", help="the cell's floor 'nx,ny,nz,d' (optical "
                     "frame, m); empty: fitted to each before frame")
@@ -162,7 +165,7 @@ def prepare(cfg: dict, out: Path, size: tuple[int, int] = WORK_SIZE) -> dict[str
         if runner is not None:
             visible, amodal = runner.predict(before, after, grasp)
             mask = visible > 0.5
-            ok = prediction_filter(visible, amodal, t_ent=scaled_entropy_threshold(size))
+            ok = prediction_filter(visible, amodal, t_ent=cfg["entropy_threshold"])
         else:
             mask = subtraction_mask(before, after, "subtract")
             ok = contour_filter(mask)

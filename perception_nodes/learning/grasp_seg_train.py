@@ -23,6 +23,7 @@ from torch.utils.data import Dataset
 from perception_nodes.core.grasp_segmentation import WINDOW_PX, grasp_input, grasp_window
 from perception_nodes.learning.engine import (
     fit,
+    load_weights,
     run_config,
     save_checkpoint,
     start_run,
@@ -108,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap = training_parser("perception train-grasp-seg", __doc__, PRESETS, "data/grasps_sim",
                          24, "grasps", "labelled grasps to train on")
     ap.add_argument("--no-aug", action="store_true", help="train without augmentation")
+    ap.add_argument("--init", default=None, metavar="CHECKPOINT",
+                    help="start from this checkpoint's weights (same --width)")
     return ap
 
 
@@ -116,7 +119,8 @@ def main(argv: list[str] | None = None) -> dict:
     summary (also OUT/summary.json)."""
     args = build_parser().parse_args(argv)
     cfg = run_config(args, PRESETS, "grasps", augment=not args.no_aug,
-                     model="grasp_segmentation", window=WINDOW_PX)
+                     model="grasp_segmentation", window=WINDOW_PX,
+                     **({"init": args.init} if args.init else {}))
     out = start_run(cfg)
     folder = Path(cfg["data"]) / "train"
     if cfg["preset"] == "smoke" and not any(folder.glob("*.npz")):
@@ -126,6 +130,8 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(f"{folder} holds {len(episodes)} usable grasps, need {cfg['grasps']}")
     cfg["grasp_seeds"] = [e.seed for e in episodes]
     model = GraspSegmenter(width=cfg["width"]).train()
+    if cfg.get("init"):
+        load_weights(model, cfg["init"], cfg, ("width", "window"))
     data = GraspWindows(episodes, cfg["augment"], cfg["seed"])
     log, steps, seconds = fit(model, data, cfg,
                               lambda m, b, step: weighted_bce_sum(m(b["input"]), b["target"]))

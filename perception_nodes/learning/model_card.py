@@ -237,8 +237,12 @@ def _onnx_check_line(summary: dict) -> str:
 
 
 def _grasp_card(name: str, onnx_path: Path, summary: dict, command: str,
-                eval_report: Path | None, eval_command: str, method: str, out: Path) -> None:
+                eval_report: Path | list[Path] | None, eval_command: str | list[str],
+                method: str, out: Path) -> None:
     args, last = summary["args"], summary["log"][-1]
+    if isinstance(eval_report, list):  # the CLI's repeatable --eval-report: the first
+        eval_report = eval_report[0] if eval_report else None
+        eval_command = eval_command[0] if eval_command else ""
     seeds = args["grasp_seeds"]
     lines = [
         f"# {name}", "",
