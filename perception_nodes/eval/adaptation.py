@@ -4,8 +4,9 @@ instance model, before and after adapting to the cell's items.
     perception eval adaptation runs/adapt --out docs/results/adaptation
 
 Reads the experiment folder that the commands of docs/results/adaptation.md write:
-``grasp/report.json`` and ``subtract/report.json`` (``perception adapt`` from grasp
-segmentation masks and from subtraction masks), ``gt300/model.onnx`` (fine-tuned on 300
+``grasp/report.json``, ``grasp_noent/report.json`` and ``subtract/report.json``
+(``perception adapt`` from grasp segmentation masks, the same without the entropy filter, and
+from subtraction masks), ``gt300/model.onnx`` (fine-tuned on 300
 labelled scenes of the same items and looks: the upper reference; scored here on the same
 labelled scenes and held-out grasps) and ``picks_*.json`` (``perception picks``). Rows
 missing from the folder are left out.
@@ -23,10 +24,12 @@ from perception_nodes.eval.report import write_report
 # row name -> (adapt run folder, which side of its report)
 ROWS = {"deployed (before)": ("grasp", "before"),
         "adapted from grasps (Paste-Grasp-Filter)": ("grasp", "after"),
+        "adapted from grasps, entropy filter off": ("grasp_noent", "after"),
         "adapted from subtraction (Paste-Subtract)": ("subtract", "after"),
         "fine-tuned on 300 labelled scenes (reference)": ("gt300", "after")}
 PICKS = {"deployed (before)": "picks_before_eval.json",
          "adapted from grasps (Paste-Grasp-Filter)": "picks_grasp.json",
+         "adapted from grasps, entropy filter off": "picks_grasp_noent.json",
          "adapted from subtraction (Paste-Subtract)": "picks_subtract.json",
          "fine-tuned on 300 labelled scenes (reference)": "picks_gt300.json"}
 
@@ -87,15 +90,16 @@ def _rate(p: dict | None, kind: str) -> str:
 
 
 def table(report: dict) -> str:
-    lines = ["| model | `novel` mAP, confidence masks | mAP, prior mean | held-out grasp IoU | "
-             "picks | success % [95 % CI] | double picks % | empty grasps % |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | crops | `novel` mAP, confidence masks | mAP, prior mean | held-out "
+             "grasp IoU | picks | success % [95 % CI] | double picks % | empty grasps % |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, r in report["rows"].items():
         lab = r["labelled"] or {}
         iou = "-" if r["grasp_iou"] is None else f"{100 * r['grasp_iou']:.1f}"
         p = r["picks"]
         lines.append(
-            f"| {name} | {lab.get('map_confidence_mask', float('nan')):.1f} | "
+            f"| {name} | {r['crops'] if r['crops'] is not None else '-'} | "
+            f"{lab.get('map_confidence_mask', float('nan')):.1f} | "
             f"{lab.get('map_prior_mean', float('nan')):.1f} | {iou} | "
             f"{p['picks'] if p else '-'} | {_rate(p, 'success')} | "
             f"{_rate(p, 'double_pick')} | {_rate(p, 'empty_grasp')} |")
