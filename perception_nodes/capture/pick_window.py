@@ -5,25 +5,27 @@ of each grasp)."""
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
 import numpy as np
 
 
 class FrameRing:
-    """The newest ``capacity`` frames ``(stamp_ns, rgb)``; memory stays bounded."""
+    """The newest ``capacity`` frames ``(stamp_ns, frame)`` (an image array or a message);
+    memory stays bounded."""
 
     def __init__(self, capacity: int) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, got {capacity}")
-        self.frames: deque[tuple[int, np.ndarray]] = deque(maxlen=capacity)
+        self.frames: deque[tuple[int, Any]] = deque(maxlen=capacity)
 
-    def push(self, stamp_ns: int, rgb: np.ndarray) -> None:
-        self.frames.append((int(stamp_ns), rgb))
+    def push(self, stamp_ns: int, frame: Any) -> None:
+        self.frames.append((int(stamp_ns), frame))
 
-    def newest(self) -> tuple[int, np.ndarray] | None:
+    def newest(self) -> tuple[int, Any] | None:
         return self.frames[-1] if self.frames else None
 
-    def at(self, stamp_ns: int) -> np.ndarray | None:
+    def at(self, stamp_ns: int) -> Any | None:
         """The frame of exactly this stamp, if it is still kept."""
         return next((f for s, f in reversed(self.frames) if s == stamp_ns), None)
 

@@ -126,14 +126,10 @@ class GraspCaptureNode(ManagedNode):
             self._store(pick, rgb)
 
     def _on_depth(self, msg: Image) -> None:
-        if not self.active:
-            return
-        try:
-            depth = image_to_depth_m(msg)
-        except ImageConversionError as exc:
-            self.health.malformed(str(exc))
-            return
-        self.depths.push(stamp_ns(msg.header.stamp), depth)
+        # kept as received: only a pick's before frame is ever converted (a full-rate depth
+        # conversion here cost the pipeline frames on 2 cores)
+        if self.active:
+            self.depths.push(stamp_ns(msg.header.stamp), msg)
 
     def _on_camera_pose(self, msg: PoseStamped) -> None:
         try:
@@ -191,8 +187,13 @@ class GraspCaptureNode(ManagedNode):
         """The depth of the before frame's stamp and the camera matrix, or (None, None)."""
         if not self.params["record_depth"]:
             return None, None
-        depth = self.depths.at(stamp)
-        if depth is None or depth.shape != shape[:2]:
+        msg = self.depths.at(stamp)
+        try:
+            depth = None if msg is None else image_to_depth_m(msg, shape)
+        except ImageConversionError as exc:
+            self.health.malformed(f"before depth: {exc}")
+            depth = None
+        if depth is None:
             self.health.count("before_without_depth")
             return None, None
         return depth.astype(np.float32), intrinsics.matrix
