@@ -104,6 +104,18 @@ class Bringup:
         """Spin an extra node (a recorder, a test probe) on the same executor."""
         self.executor.add_node(node)
 
+    def start_with_probe(self, name: str, make_probe: Callable[[Any], Any]) -> Any:
+        """Add a node ``name`` built into a probe by ``make_probe(node)`` (it subscribes
+        what it watches), start spinning, and return the probe; the node is destroyed with
+        the others at :meth:`shutdown`."""
+        from rclpy.node import Node
+
+        node = Node(name, context=self.context)
+        probe = make_probe(node)
+        self.add_node(node)
+        self.start()
+        return probe
+
     def start(self) -> Bringup:
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()

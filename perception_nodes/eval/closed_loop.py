@@ -105,10 +105,7 @@ def run_picks(picks: int, config: Path | str | None = None, overrides: dict | No
     """Run the stack until ``picks`` outcomes were counted (after the swap, when one is
     asked) or ``timeout_s``; returns the report (module docstring)."""
     with Bringup(config, overrides=overrides) as bringup:
-        probe_node = Node("picks_probe", context=bringup.context)
-        probe = OutcomeProbe(probe_node)
-        bringup.add_node(probe_node)
-        bringup.start()
+        probe = bringup.start_with_probe("picks_probe", OutcomeProbe)
         start = time.monotonic()
         swap = None
         if swap_model:
@@ -136,7 +133,6 @@ def run_picks(picks: int, config: Path | str | None = None, overrides: dict | No
                 break
         with probe.lock:
             kinds, scenes = probe.kinds[:picks], len(probe.scenes)
-        probe_node.destroy_node()
     return {"overrides": overrides or {}, "swap": swap, "scenes": scenes,
             "seconds": round(time.monotonic() - start, 1), **summarise(kinds)}
 

@@ -74,10 +74,7 @@ def soak(minutes: float, config: Path | str | None = None, overrides: dict | Non
     duration = minutes * 60.0
     samples = []
     with Bringup(config, overrides=overrides) as bringup:
-        probe_node = Node("soak_probe", context=bringup.context)
-        probe = SoakProbe(probe_node)
-        bringup.add_node(probe_node)
-        bringup.start()
+        probe = bringup.start_with_probe("soak_probe", SoakProbe)
         start = time.monotonic()
         while time.monotonic() - start < duration:
             bringup.run_for(min(sample_s, duration - (time.monotonic() - start)))
@@ -92,7 +89,6 @@ def soak(minutes: float, config: Path | str | None = None, overrides: dict | Non
         with probe.lock:
             picks = [(t - start, lifted) for t, lifted in probe.picks]
             levels, messages = dict(probe.levels), dict(probe.messages)
-        probe_node.destroy_node()
     return report(samples, picks, levels, messages, minutes, warmup_s)
 
 
