@@ -2,14 +2,12 @@
 staged sim scene the grasp_regions node's candidates in the base frame (the camera pose
 given as the hand-eye parameter) land on the ground-truth items within 1 cm."""
 
-import time
-
 import numpy as np
 import pybullet as p
 import pytest
 from geometry_msgs.msg import PoseArray
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
+from hostile import HostileRig, image
+from hostile import info as camera_info
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, Image
 
@@ -19,8 +17,8 @@ from perception_nodes.core.camera_model import (
     quaternion_from_matrix,
 )
 from perception_nodes.nodes.grasp_regions import INFO_COLUMNS, GraspRegionsNode
-from perception_nodes.ros.image_conversion import image_to_numpy, numpy_to_image
-from perception_nodes.ros.messages import camera_info_msg, matrix_from_pose_msg
+from perception_nodes.ros.image_conversion import image_to_numpy
+from perception_nodes.ros.messages import matrix_from_pose_msg
 from perception_nodes.ros.params import ParameterValueError
 from perception_nodes.ros.robot_frames import parse_pose, to_base
 from perception_nodes.sim.catalog import ItemSpec
@@ -60,37 +58,24 @@ def test_candidates_in_the_base_frame_land_on_the_items(ros_context):
     node = GraspRegionsNode(context=ros_context, parameter_overrides=[
         Parameter("base_frame", value="world"),
         Parameter("camera_pose_in_base", value=_pose_text(world_camera))])
-    probe = Node("base_probe", context=ros_context)
+    rig = HostileRig(ros_context, node, {
+        "segmentation/instance_labels": Image, "segmentation/confidence": Image,
+        "segmentation/instance_scores": Image, "segmentation/sample_labels": Image,
+        "camera/depth/image_raw": Image, "camera/color/camera_info": CameraInfo})
     got = {"base": [], "info": []}
-    probe.create_subscription(PoseArray, "grasp/candidates_base", got["base"].append, 10)
-    probe.create_subscription(Image, "grasp/candidate_info", got["info"].append, 10)
-    topics = {"segmentation/instance_labels": Image, "segmentation/confidence": Image,
-              "segmentation/instance_scores": Image, "segmentation/sample_labels": Image,
-              "camera/depth/image_raw": Image, "camera/color/camera_info": CameraInfo}
-    pubs = {t: probe.create_publisher(m, t, 10) for t, m in topics.items()}
-    executor = SingleThreadedExecutor(context=ros_context)
-    executor.add_node(node)
-    executor.add_node(probe)
-    end = time.monotonic() + 20
-    while min(x.get_subscription_count() for x in pubs.values()) == 0 and \
-            time.monotonic() < end:
-        executor.spin_once(timeout_sec=0.05)
-    header = numpy_to_image(frame.rgb, "rgb8").header
-    header.stamp.sec, header.frame_id = 4, "camera_color_optical_frame"
-    pubs["segmentation/instance_labels"].publish(numpy_to_image(frame.labels, "mono16",
-                                                                header))
-    pubs["segmentation/confidence"].publish(numpy_to_image(
-        np.ones(frame.labels.shape, np.float32), "32FC1", header))
-    pubs["segmentation/instance_scores"].publish(numpy_to_image(
-        np.array([[0.9, 0.9]], np.float32), "32FC1", header))
-    pubs["segmentation/sample_labels"].publish(numpy_to_image(np.zeros((1, 1), np.uint16),
-                                                              "mono16", header))
-    pubs["camera/depth/image_raw"].publish(numpy_to_image(frame.depth, "32FC1", header))
-    pubs["camera/color/camera_info"].publish(camera_info_msg(frame.intrinsics, header))
-    while time.monotonic() < end and not (got["base"] and got["info"]):
-        executor.spin_once(timeout_sec=0.05)
-    node.destroy_node()
-    probe.destroy_node()
+    rig.probe.create_subscription(PoseArray, "grasp/candidates_base", got["base"].append, 10)
+    rig.probe.create_subscription(Image, "grasp/candidate_info", got["info"].append, 10)
+    rig.stamp = 3  # send() stamps the next second
+    rig.send({"segmentation/instance_labels": image(frame.labels, "mono16"),
+              "segmentation/confidence": image(np.ones(frame.labels.shape, np.float32),
+                                               "32FC1"),
+              "segmentation/instance_scores": image(np.array([[0.9, 0.9]], np.float32),
+                                                    "32FC1"),
+              "segmentation/sample_labels": image(np.zeros((1, 1), np.uint16), "mono16"),
+              "camera/depth/image_raw": image(frame.depth, "32FC1"),
+              "camera/color/camera_info": camera_info(frame.intrinsics)})
+    rig.spin_until(lambda: got["base"] and got["info"])
+    rig.close()
     base = got["base"][0]
     assert base.header.frame_id == "world" and base.header.stamp.sec == 4
     info = image_to_numpy(got["info"][0])
