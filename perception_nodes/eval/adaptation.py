@@ -17,8 +17,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 from perception_nodes.eval.report import write_report
 
 # row name -> (adapt run folder, which side of its report)
@@ -37,22 +35,14 @@ PICKS = {"deployed (before)": "picks_before_eval.json",
 def reference_eval(runs: Path) -> dict | None:
     """The labelled-scenes reference scored as the adaptations are (cached in
     ``gt300/eval.json``): on the grasp run's held-out grasps and labelled scenes."""
-    from perception_nodes.learning.adapt import grasp_iou, labelled_map
+    from perception_nodes.learning.adapt import evaluate_model, prepare
 
-    model, cached = runs / "gt300" / "model.onnx", runs / "gt300" / "eval.json"
-    if cached.exists():
-        return json.loads(cached.read_text())
-    grasp = runs / "grasp"
+    model, grasp = runs / "gt300" / "model.onnx", runs / "grasp"
     if not model.exists() or not (grasp / "report.json").exists():
-        return None
+        return (json.loads((runs / "gt300" / "eval.json").read_text())
+                if (runs / "gt300" / "eval.json").exists() else None)
     cfg = json.loads((grasp / "adapt.json").read_text())
-    with np.load(grasp / "prepared.npz") as z:
-        prep = {k: z[k] for k in z.files}
-    result = {**grasp_iou(model, prep, cfg["mode"], cfg["seed"], cfg["threads"]),
-              "labelled": labelled_map(model, cfg["eval_split"], cfg["eval_scenes"],
-                                       cfg["seed"])}
-    cached.write_text(json.dumps(result, indent=1))
-    return result
+    return evaluate_model(model, prepare(cfg, grasp), cfg, runs / "gt300" / "eval.json")
 
 
 def build(runs: Path | str) -> dict:

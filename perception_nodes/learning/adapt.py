@@ -220,15 +220,21 @@ def grasp_iou(model: Path, prep: dict[str, np.ndarray], mode: str, seed: int,
 def labelled_map(model: Path, folder: str, scenes: int, seed: int) -> dict | None:
     """mAP (Latent-MaskRCNN Table I, IoU 0.5:0.95) of the prior mean and the confidence
     masks on the first ``scenes`` labelled scenes of ``folder``; None without any."""
-    from perception_nodes.eval.segmentation_eval import evaluate, onnx_sampler
+    from perception_nodes.eval.segmentation_eval import SegmentationSamples, evaluate
+    from perception_nodes.inference.segmenter import SegmenterRunner
     from perception_nodes.sim.dataset import load_scene
 
     paths = sorted(Path(folder).glob("scene_*.npz"))[:scenes] if folder else []
     if not paths:
         return None
-    report = evaluate((load_scene(p) for p in paths),
-                      onnx_sampler(str(model), str(model), seed=seed, providers="cpu"),
-                      seed=seed)
+    runner = SegmenterRunner(model, "cpu", seed)
+
+    def sample(rgb: np.ndarray, height: np.ndarray | None) -> SegmentationSamples:
+        # one model: its prior mean stands in for Table I's baseline row, read by no one
+        prior_mean, samples = runner.predict(rgb, 8, height)
+        return SegmentationSamples(prior_mean, prior_mean, samples)
+
+    report = evaluate((load_scene(p) for p in paths), sample, seed=seed)
     rows = report["table_i"]
     return {"scenes": len(paths), "split": folder,
             **{f"map_{m}": 100 * rows[m]["map"] for m in ("prior_mean", "confidence_mask")},

@@ -196,7 +196,7 @@ class GraspCaptureNode(ManagedNode):
         if depth is None:
             self.health.count("before_without_depth")
             return None, None
-        return depth.astype(np.float32), intrinsics.matrix
+        return depth, intrinsics.matrix  # float32 m, as image_to_depth_m returns it
 
     def _store(self, pick: dict, after: np.ndarray) -> None:
         p = self.params
