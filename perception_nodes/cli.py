@@ -68,7 +68,8 @@ def _cmd_picks(args: argparse.Namespace) -> int:
 
 
 def _cmd_store(args: argparse.Namespace) -> int:
-    from perception_nodes.learning.model_store import add_version, read_manifest, versions
+    from perception_nodes.inference.onnx_model import read_manifest
+    from perception_nodes.learning.model_store import add_version, versions
 
     if args.action == "add":
         if not args.model:

@@ -9,6 +9,7 @@ its model card describes.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -104,6 +105,28 @@ def sha256_of(path: Path | str) -> str:
     return digest.hexdigest()
 
 
+MANIFEST = "manifest.yaml"
+
+
+def read_manifest(models_dir: Path | str) -> dict[str, dict]:
+    """The ``models`` entries of ``models_dir/manifest.yaml`` (empty when there is none)."""
+    path = Path(models_dir) / MANIFEST
+    data = yaml.safe_load(path.read_text()) if path.exists() else None
+    return (data or {}).get("models") or {}
+
+
+def write_manifest(models_dir: Path | str, entries: dict[str, dict], comment: str) -> None:
+    """Replace ``models_dir/manifest.yaml`` with ``entries`` under a ``# comment`` line,
+    atomically (written beside, flushed to disk, renamed over it)."""
+    path = Path(models_dir) / MANIFEST
+    tmp = path.with_name(MANIFEST + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(f"# {comment}\n" + yaml.safe_dump({"models": entries}, sort_keys=True))
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+
+
 def resolve_model(name: str, models_dir: Path | str | None = None) -> Path:
     """Path of model ``name`` from ``models_dir/manifest.yaml``, its sha256 verified.
 
@@ -116,8 +139,7 @@ def resolve_model(name: str, models_dir: Path | str | None = None) -> Path:
             manifest's.
     """
     models_dir = Path(models_dir) if models_dir else resources.models_dir()
-    manifest = yaml.safe_load((models_dir / "manifest.yaml").read_text()) or {}
-    entries = manifest.get("models") or {}
+    entries = read_manifest(models_dir)
     if name not in entries:
         raise ModelError(f"no model {name!r} in {models_dir / 'manifest.yaml'}; known: "
                          f"{sorted(entries)}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from perception_nodes.inference.onnx_model import sha256_of
+from perception_nodes.inference.onnx_model import read_manifest, sha256_of, write_manifest
 
 
 def write_model_card(name: str, onnx_path: Path, train_summary: Path, command: str,
@@ -289,7 +289,6 @@ def publish_model(name: str, run_dir: Path, command: str, models_dir: Path,
     a model card, and list it in ``manifest.yaml`` with its sha256 (written atomically)."""
     import shutil
 
-    import yaml
 
     run_dir, models_dir = Path(run_dir), Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
@@ -299,14 +298,8 @@ def publish_model(name: str, run_dir: Path, command: str, models_dir: Path,
     shutil.copyfile(run_dir / "summary.json", summary)
     card = models_dir / f"{name}.md"
     write_model_card(name, onnx, summary, command, eval_report, eval_command, method, card)
-    manifest_path = models_dir / "manifest.yaml"
-    manifest = yaml.safe_load(manifest_path.read_text()) if manifest_path.exists() else None
-    manifest = manifest or {}
-    entries = manifest.get("models") or {}
+    entries = read_manifest(models_dir)
     entries[name] = {"file": onnx.name, "sha256": sha256_of(onnx), "card": card.name}
-    manifest["models"] = entries
-    tmp = manifest_path.with_suffix(".yaml.tmp")
-    tmp.write_text("# Every model the nodes can load: name -> file, sha256, model card. "
-                   "See README.md here.\n" + yaml.safe_dump(manifest, sort_keys=True))
-    tmp.replace(manifest_path)
+    write_manifest(models_dir, entries, "Every model the nodes can load: name -> file, "
+                   "sha256, model card. See README.md here.")
     return card

@@ -6,22 +6,13 @@ one."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from pathlib import Path
 
-import yaml
-
-from perception_nodes.inference.onnx_model import sha256_of
+from perception_nodes.inference.onnx_model import read_manifest, sha256_of, write_manifest
 
 VERSION = re.compile(r"^(?P<name>[A-Za-z0-9_]+)@v(?P<n>[0-9]+)$")
-
-
-def read_manifest(store: Path | str) -> dict:
-    path = Path(store) / "manifest.yaml"
-    data = yaml.safe_load(path.read_text()) if path.exists() else None
-    return (data or {}).get("models") or {}
 
 
 def versions(store: Path | str, name: str) -> list[str]:
@@ -57,11 +48,6 @@ def add_version(store: Path | str, name: str, model: Path | str, card: str = "",
     entries = read_manifest(store)
     key = f"{name}@v{n}"
     entries[key] = {"file": f"{name}/v{n}/model.onnx", "sha256": sha256_of(folder / "model.onnx")}
-    tmp = store / "manifest.yaml.tmp"
-    with open(tmp, "w") as f:
-        f.write("# Model store: one folder per version, never overwritten (perception "
-                "learning.model_store).\n" + yaml.safe_dump({"models": entries}, sort_keys=True))
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(store / "manifest.yaml")
+    write_manifest(store, entries, "Model store: one folder per version, never overwritten "
+                   "(perception learning.model_store).")
     return key
