@@ -18,7 +18,6 @@ rate comes with its 95 % Wilson interval.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from pathlib import Path
@@ -29,16 +28,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from perception_nodes.bringup import Bringup
-
-
-def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """The 95 % Wilson score interval of a proportion ``k / n`` ((0, 1) for n = 0)."""
-    if n == 0:
-        return 0.0, 1.0
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+from perception_nodes.eval.pick_eval import wilson_interval
 
 
 def classify(values: dict[str, str]) -> str:

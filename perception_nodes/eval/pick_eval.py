@@ -184,9 +184,10 @@ def _mono_depth(cell, models_dir: str | None, threads: int, model: str | None = 
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95 % Wilson score interval of a proportion (robust near 0 and 1)."""
+    """95 % Wilson score interval of a proportion (robust near 0 and 1); (0, 1), nothing
+    known, for n = 0 (a JSON report stays valid: no NaN)."""
     if n == 0:
-        return float("nan"), float("nan")
+        return 0.0, 1.0
     phat = successes / n
     denom = 1 + z * z / n
     centre = (phat + z * z / (2 * n)) / denom
