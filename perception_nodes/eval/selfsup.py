@@ -23,19 +23,12 @@ import numpy as np
 
 from perception_nodes.core.confidence_masks import labels_to_masks, resize_prediction
 from perception_nodes.core.cut_paste import ObjectCrop, cut_object, pack_crops
-from perception_nodes.core.grasp_segmentation import (
-    contour_filter,
-    prediction_filter,
-    scaled_entropy_threshold,
-    score_masks,
-    subtraction_mask,
-)
+from perception_nodes.core.grasp_segmentation import score_masks
 from perception_nodes.core.instance_metrics import InstanceEvaluator
 from perception_nodes.eval.report import write_report
+from perception_nodes.inference.grasp_segmenter import GraspedItemMasker
 from perception_nodes.sim.dataset import save_npz_atomic
 from perception_nodes.sim.grasp_episodes import GraspEpisode, load_episodes
-
-MASK_SOURCES = ("subtract", "grasp")
 
 
 def grasp_masks(episodes: list[GraspEpisode], source: str, grasp_model: str | None = None,
@@ -44,24 +37,9 @@ def grasp_masks(episodes: list[GraspEpisode], source: str, grasp_model: str | No
     filters (always True with ``use_filter`` off): ``subtract`` = grey-blur subtraction with
     the contour filter (Subtract-Filter); ``grasp`` = the grasp segmentation model's visible
     mask with the occlusion, entropy and contour filters (Grasp-N-Filter)."""
-    masks, kept = [], []
-    if source == "subtract":
-        for e in episodes:
-            m = subtraction_mask(e.before, e.after, "subtract")
-            masks.append(m)
-            kept.append(contour_filter(m) if use_filter else True)
-        return masks, kept
-    if source != "grasp" or grasp_model is None:
-        raise ValueError(f"mask source {source!r} needs one of {MASK_SOURCES} (grasp: a model)")
-    from perception_nodes.inference.grasp_segmenter import GraspSegRunner
-
-    runner = GraspSegRunner(grasp_model, "cpu")
-    for e in episodes:
-        visible, amodal = runner.predict(e.before, e.after, e.grasp_mask)
-        masks.append(visible > 0.5)
-        t_ent = scaled_entropy_threshold(visible.shape)
-        kept.append(prediction_filter(visible, amodal, t_ent=t_ent) if use_filter else True)
-    return masks, kept
+    masker = GraspedItemMasker(source, grasp_model, use_filter=use_filter)
+    pairs = [masker(e.before, e.after, e.grasp_mask) for e in episodes]
+    return [m for m, _ in pairs], [k for _, k in pairs]
 
 
 def crop_bank(episodes: list[GraspEpisode], masks: list[np.ndarray], kept: list[bool]

@@ -49,12 +49,8 @@ from perception_nodes.capture.grasp_dataset import load_sample, read_manifest
 from perception_nodes.core.camera_model import PinholeIntrinsics
 from perception_nodes.core.cut_paste import cut_object, load_crops, pack_crops
 from perception_nodes.core.floor_plane import parse_plane
-from perception_nodes.core.grasp_segmentation import (
-    RANDOMIZED_CELL_T_ENT,
-    contour_filter,
-    prediction_filter,
-    subtraction_mask,
-)
+from perception_nodes.core.grasp_segmentation import RANDOMIZED_CELL_T_ENT
+from perception_nodes.inference.grasp_segmenter import MASK_SOURCES, GraspedItemMasker
 from perception_nodes.inference.onnx_model import resolve_model
 from perception_nodes.sim.dataset import save_npz_atomic
 
@@ -63,7 +59,6 @@ PRESETS = {
     "default": {"steps": 600, "batch": 8, "lr": 5e-4, "replay_scenes": 1000,
                 "eval_scenes": 100},
 }
-MASK_SOURCES = ("grasp", "subtract")
 
 # (h, w) every frame is brought to: the grasp segmentation model's scale (its 112 px window
 # was sized for items at 320x240); the network resizes from it as at run time
@@ -146,11 +141,9 @@ def prepare(cfg: dict, out: Path, size: tuple[int, int] = WORK_SIZE) -> dict[str
         raise SystemExit(f"{cfg['dataset']}: no held grasp in the dataset")
     held = split_held_out(entries, cfg["held_out"])
     plane = parse_plane(cfg["floor_plane"]) if cfg["floor_plane"] else None
-    runner = None
-    if cfg["masks"] == "grasp":
-        from perception_nodes.inference.grasp_segmenter import GraspSegRunner
-
-        runner = GraspSegRunner(resolve_model(cfg["grasp_model"]), "cpu", cfg["threads"])
+    masker = GraspedItemMasker(
+        cfg["masks"], resolve_model(cfg["grasp_model"]) if cfg["masks"] == "grasp" else None,
+        cfg["entropy_threshold"], not cfg["no_filter"], cfg["threads"])
     h, w = size
     rgbs, heights, masks, kept = [], [], [], []
     for i, entry in enumerate(entries):
@@ -162,17 +155,11 @@ def prepare(cfg: dict, out: Path, size: tuple[int, int] = WORK_SIZE) -> dict[str
         before = cv2.resize(s["before"], (w, h), interpolation=cv2.INTER_AREA)
         after = cv2.resize(s["after"], (w, h), interpolation=cv2.INTER_AREA)
         grasp = cv2.resize(s["grasp_mask"], (w, h), interpolation=cv2.INTER_NEAREST)
-        if runner is not None:
-            visible, amodal = runner.predict(before, after, grasp)
-            mask = visible > 0.5
-            ok = prediction_filter(visible, amodal, t_ent=cfg["entropy_threshold"])
-        else:
-            mask = subtraction_mask(before, after, "subtract")
-            ok = contour_filter(mask)
+        mask, ok = masker(before, after, grasp)
         rgbs.append(before)
         heights.append(cv2.resize(height, (w, h), interpolation=cv2.INTER_NEAREST))
         masks.append(mask)
-        kept.append((ok or cfg["no_filter"]) and bool(mask.any()))
+        kept.append(ok and bool(mask.any()))
         if (i + 1) % 25 == 0 or i + 1 == len(entries):
             log(f"masks {i + 1}/{len(entries)} ({sum(kept)} kept)")
     result = {"files": np.array([e["file"] for e in entries]), "rgb": np.stack(rgbs),

@@ -22,11 +22,6 @@ def versions(store: Path | str, name: str) -> list[str]:
     return [key for _, key in sorted(found)]
 
 
-def version_path(store: Path | str, version: str) -> Path:
-    """The ONNX file of ``version`` (``NAME@vN``) in the store (KeyError if not listed)."""
-    return Path(store) / read_manifest(store)[version]["file"]
-
-
 def add_version(store: Path | str, name: str, model: Path | str, card: str = "",
                 checkpoint: Path | str | None = None) -> str:
     """Copy ``model`` (an ONNX file) into the store as the next version of ``name``, with
